@@ -69,9 +69,13 @@ class Principal:
     user: str
     groups: tuple[str, ...] = ()
     admin: bool = False
+    # Bypasses ACLs: only the local operator (CLI without --as) and KB_AUTH=off demos run as this.
+    superuser: bool = False
 
-    def principals(self) -> list[str]:
-        """The ACL strings this principal matches (always includes ``public``)."""
+    def principals(self) -> list[str] | None:
+        """The ACL strings this principal matches (always includes ``public``); None = sees everything."""
+        if self.superuser:
+            return None
         out = ["public", f"user:{self.user}"]
         out += [f"group:{g}" for g in self.groups]
         return out

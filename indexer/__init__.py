@@ -1,0 +1,1 @@
+"""Ingestion: source connectors, chunking and the pipeline that feeds the store and indexes."""

@@ -1,0 +1,140 @@
+"""One text analyzer, used at index and at query time.
+
+Pipeline: NFKC (full-width -> half-width, compatibility forms), case folding, Traditional -> Simplified
+Chinese (so either script matches the other), then tokenisation: runs of CJK characters are segmented with
+jieba in search mode (a long word also yields its sub-words), Latin words and numbers are kept whole and
+optionally stemmed (Snowball English). The original text is never changed: :func:`normalize_with_map`
+keeps a map from normalised back to original offsets for snippets and highlighting.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+# CJK ideographs (incl. extension A and compatibility), plus kana and hangul which jieba passes through.
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+_TOKEN_RE = re.compile(rf"([{_CJK}]+)|([0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff]+(?:[.'][0-9a-z]+)*)")
+_HAS_CJK = re.compile(rf"[{_CJK}]")
+
+# Lucene's English stop set: frequent words that only cost posting-list traversal.
+EN_STOP = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there "
+    "these they this to was will with".split()
+)
+# Chinese function words and particles.
+ZH_STOP = frozenset("的 了 是 在 和 与 及 或 等 也 都 就 而 之 其 以 于 为 被 把 让 着 过 吗 呢 吧 啊 呀 么".split())
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def fold_chinese(text: str) -> str:
+    """Traditional -> Simplified Chinese (a no-op for text without CJK characters)."""
+    if not _HAS_CJK.search(text):
+        return text
+    return _t2s().convert(text)
+
+
+def normalize(text: str) -> str:
+    """NFKC + case folding + Traditional->Simplified folding (the index/query form of text)."""
+    return fold_chinese(unicodedata.normalize("NFKC", text).casefold())
+
+
+def normalize_with_map(text: str) -> tuple[str, list[int]]:
+    """Normalise ``text`` and return, for each normalised character, its offset in the original.
+
+    Normalisation is done character by character so offsets stay exact even where NFKC or case folding
+    change the length (e.g. a ligature, or 'ß' -> 'ss').
+    """
+    parts: list[str] = []
+    offsets: list[int] = []
+    for i, ch in enumerate(text):
+        n = unicodedata.normalize("NFKC", ch).casefold() if ord(ch) > 0x7F else ch.lower()
+        parts.append(n)
+        offsets.extend([i] * len(n))
+    joined = "".join(parts)
+    folded = fold_chinese(joined)
+    if len(folded) != len(joined):
+        # Phrase-level conversion changed the length: fall back to per-character conversion.
+        folded = "".join(fold_chinese(c) if len(fold_chinese(c)) == 1 else c for c in joined)
+    return folded, offsets
+
+
+class Analyzer:
+    """Turns text into index terms; accepts a user dictionary for Chinese segmentation."""
+
+    def __init__(self, stem: bool = True, user_words: Iterable[str] = ()) -> None:
+        import logging
+
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)  # its start-up chatter would pollute CLI output
+        self._jieba = jieba.Tokenizer()
+        self._jieba.initialize()
+        self._lock = threading.Lock()
+        self._stemmer = None
+        if stem:
+            import Stemmer
+
+            self._stemmer = Stemmer.Stemmer("english")
+        self.user_words: set[str] = set()
+        self.add_words(user_words)
+
+    def add_words(self, words: Iterable[str]) -> int:
+        """Add user-dictionary words (e.g. glossary terms) so they segment as one token."""
+        added = 0
+        with self._lock:
+            for w in words:
+                w = normalize(w.strip())
+                if w and w not in self.user_words and _HAS_CJK.search(w):
+                    # A high frequency makes jieba prefer the whole word over its parts.
+                    self._jieba.add_word(w, freq=max(1000, 200 * len(w)))
+                    self.user_words.add(w)
+                    added += 1
+        return added
+
+    def _cjk_tokens(self, run: str) -> list[str]:
+        return [t for t in self._jieba.cut_for_search(run) if t.strip() and t not in ZH_STOP]
+
+    def _latin_token(self, word: str) -> str | None:
+        if word in EN_STOP:
+            return None
+        if self._stemmer is not None and word.isalpha() and len(word) > 3:
+            return self._stemmer.stemWord(word)
+        return word
+
+    def tokens(self, text: str) -> list[str]:
+        """Index terms of ``text``, in order (search-mode sub-words follow their word)."""
+        out: list[str] = []
+        for m in _TOKEN_RE.finditer(normalize(text)):
+            cjk, latin = m.group(1), m.group(2)
+            if cjk:
+                out.extend(self._cjk_tokens(cjk))
+            else:
+                tok = self._latin_token(latin)
+                if tok:
+                    out.append(tok)
+        return out
+
+    def query_terms(self, text: str) -> list[str]:
+        """Distinct index terms of a query, in first-seen order."""
+        return list(dict.fromkeys(self.tokens(text)))
+
+    def surface_terms(self, text: str) -> list[str]:
+        """Normalised (unstemmed) words of a query, for highlighting in original text."""
+        out: list[str] = []
+        for m in _TOKEN_RE.finditer(normalize(text)):
+            cjk, latin = m.group(1), m.group(2)
+            if cjk:
+                out.extend(t for t in self._cjk_tokens(cjk) if t)
+            elif latin not in EN_STOP:
+                out.append(latin)
+        return list(dict.fromkeys(out))
