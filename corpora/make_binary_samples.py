@@ -73,8 +73,9 @@ MIXED_HTML = (
 )
 
 # A PNG header and random-looking bytes, saved with a .md extension as users sometimes do.
-BINARY_MD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x06\x00\x00\x00" + bytes(
-    range(256)
+BINARY_MD = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x06\x00\x00\x00"
+    + bytes(range(256))
 )
 
 

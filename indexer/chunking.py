@@ -111,15 +111,16 @@ def _sentences(text: str) -> list[str]:
     return [s for s in out if s.strip()]
 
 
-def _split_long(text: str, max_tokens: int) -> list[str]:
-    """Pieces of ``text`` each within ``max_tokens``: sentences first, then words/characters."""
+def _split_long(text: str, max_tokens: int, run_tokens: int) -> list[str]:
+    """Sentences of an over-long paragraph; a sentence that alone exceeds the budget is cut into runs of
+    words/characters of at most ``run_tokens`` (small, so packing and overlap stay fine-grained)."""
     pieces: list[str] = []
     for sentence in _sentences(text):
         if estimate_tokens(sentence) <= max_tokens:
             pieces.append(sentence)
         else:
-            pieces.extend(_pack(_UNIT.findall(sentence), max_tokens))
-    return _pack(pieces, max_tokens)
+            pieces.extend(_pack(_UNIT.findall(sentence), run_tokens))
+    return pieces
 
 
 def _pack(pieces: list[str], max_tokens: int) -> list[str]:
@@ -127,59 +128,60 @@ def _pack(pieces: list[str], max_tokens: int) -> list[str]:
     out: list[str] = []
     cur = ""
     for piece in pieces:
-        candidate = cur + piece
-        if cur and estimate_tokens(candidate) > max_tokens:
-            out.append(cur.strip())
+        if cur and estimate_tokens(cur + piece) > max_tokens:
+            out.append(cur)
             cur = piece
         else:
-            cur = candidate
+            cur += piece
     if cur.strip():
-        out.append(cur.strip())
-    return [p for p in out if p]
-
-
-def _section_pieces(section: _Section, max_tokens: int) -> list[str]:
-    """The section's paragraphs, with over-long ones cut to fit."""
-    out: list[str] = []
-    for para in section.paragraphs:
-        if estimate_tokens(para) <= max_tokens:
-            out.append(para)
-        else:
-            out.extend(_split_long(para, max_tokens))
+        out.append(cur)
     return out
 
 
-def _chunk_texts(pieces: list[str], max_tokens: int, overlap_tokens: int) -> Iterator[str]:
-    """Pack pieces (paragraphs/sentences) into chunk texts, repeating up to ``overlap_tokens`` of each
-    chunk's tail at the start of the next one."""
-    cur: list[str] = []
+# A piece of a section: (separator before it, text). Whole paragraphs are preceded by a blank line;
+# sentences cut from a long paragraph by nothing, as they already carry their own whitespace.
+_Piece = tuple[str, str]
+
+
+def _section_pieces(section: _Section, max_tokens: int, overlap_tokens: int) -> list[_Piece]:
+    """The section's paragraphs, with over-long ones cut into sentence pieces."""
+    out: list[_Piece] = []
+    for para in section.paragraphs:
+        if estimate_tokens(para) <= max_tokens:
+            out.append(("\n\n", para))
+        else:
+            run = max(1, min(max_tokens // 4, overlap_tokens or max_tokens))
+            parts = _split_long(para, max_tokens, run)
+            out.extend(("\n\n" if i == 0 else "", part) for i, part in enumerate(parts))
+    return out
+
+
+def _join(pieces: list[_Piece]) -> str:
+    """The text of consecutive pieces (the first piece's separator is dropped)."""
+    return "".join(text if i == 0 else sep + text for i, (sep, text) in enumerate(pieces)).strip()
+
+
+def _chunk_texts(pieces: list[_Piece], max_tokens: int, overlap_tokens: int) -> Iterator[str]:
+    """Pack pieces into chunk texts, repeating up to ``overlap_tokens`` of each chunk's tail at the start
+    of the next one."""
+    cur: list[_Piece] = []
     for piece in pieces:
-        if cur and estimate_tokens("\n\n".join([*cur, piece])) > max_tokens:
-            yield "\n\n".join(cur)
-            cur = _tail(cur, overlap_tokens, max_tokens - estimate_tokens(piece))
+        if cur and estimate_tokens(_join([*cur, piece])) > max_tokens:
+            yield _join(cur)
+            cur = _tail(cur, min(overlap_tokens, max_tokens - estimate_tokens(piece[1])))
         cur.append(piece)
     if cur:
-        yield "\n\n".join(cur)
+        yield _join(cur)
 
 
-def _tail(pieces: list[str], overlap_tokens: int, room: int) -> list[str]:
-    """The last pieces of a chunk whose size fits both the overlap budget and the room left."""
-    budget = min(overlap_tokens, room)
-    out: list[str] = []
-    for piece in reversed(pieces):
-        if estimate_tokens("\n\n".join([piece, *out])) > budget:
+def _tail(pieces: list[_Piece], budget: int) -> list[_Piece]:
+    """The longest suffix of ``pieces`` within ``budget`` tokens, never the whole list."""
+    out: list[_Piece] = []
+    for piece in reversed(pieces[1:]):
+        if estimate_tokens(_join([piece, *out])) > budget:
             break
         out.insert(0, piece)
-    if not out and budget > 0:
-        # No whole paragraph fits: carry the last sentences of the last one instead.
-        tail = ""
-        for sentence in reversed(_sentences(pieces[-1])):
-            if estimate_tokens(sentence + tail) > budget:
-                break
-            tail = sentence + tail
-        out = [tail.strip()] if tail.strip() and tail.strip() != pieces[-1].strip() else []
-    # Never carry the whole previous chunk: that would only duplicate it.
-    return out if len(out) < len(pieces) else out[1:]
+    return out
 
 
 def chunk_id(doc_id: str, ordinal: int, heading_path: list[str], text: str) -> str:
@@ -198,7 +200,9 @@ def chunk_document(doc: SourceDocument, max_tokens: int = 512, overlap_tokens: i
     chunks: list[Chunk] = []
     markdown = doc.text_format == "markdown"
     for section in split_sections(doc.text or "", doc.title, markdown=markdown):
-        for text in _chunk_texts(_section_pieces(section, max_tokens), max_tokens, overlap_tokens):
+        for text in _chunk_texts(
+            _section_pieces(section, max_tokens, overlap_tokens), max_tokens, overlap_tokens
+        ):
             if text.strip():
                 n = len(chunks)
                 path = list(section.path)

@@ -15,7 +15,14 @@ from kb.errors import BadRequest, NotFound
 from kb.models import SkippedFile, SourceDocument
 
 FORMATS = ("markdown", "html", "jsonl", "csv", "mediawiki")
-_ALIASES = {"md": "markdown", "htm": "html", "json": "jsonl", "ndjson": "jsonl", "tsv": "csv", "xml": "mediawiki"}
+_ALIASES = {
+    "md": "markdown",
+    "htm": "html",
+    "json": "jsonl",
+    "ndjson": "jsonl",
+    "tsv": "csv",
+    "xml": "mediawiki",
+}
 # Extension -> format, checked in this order (longest suffixes first so ".jsonl.gz" wins over ".gz").
 _BY_SUFFIX: list[tuple[tuple[str, ...], str]] = [
     (jsonl.SUFFIXES, "jsonl"),

@@ -13,12 +13,18 @@ from kb.models import SkippedFile, SourceDocument
 
 SUFFIXES = (".html", ".htm")
 # Page chrome and non-content elements: their text would pollute every page's chunks with the same menus.
-_STRIP = "script, style, nav, footer, header, aside, noscript, template, iframe, svg, form, button"
+# (<form> is kept: ASP.NET WebForms intranet pages wrap the whole body in one.)
+_STRIP = ["script", "style", "nav", "aside", "noscript", "template", "iframe", "svg", "button"]
+# Page header/footer are chrome, but an <article>'s own header holds its heading and byline.
+_CHROME = ("header", "footer")
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _LISTS = {"ul", "ol"}
-_BLOCKS = {
-    "p", "div", "section", "article", "main", "body", "blockquote", "figure", "figcaption", "dl", "dt", "dd",
-    "address", "details", "summary", "center", "caption", "tbody", "thead", "tfoot", "hr",
+# Inline elements continue the running paragraph; any other element (div, section, form, custom
+# elements...) is treated as a block, so text in unknown containers is never glued to its neighbours.
+_INLINE = {
+    "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn", "em", "font", "i", "img",
+    "ins", "kbd", "label", "mark", "nobr", "q", "s", "samp", "small", "span", "strike", "strong", "sub",
+    "sup", "time", "tt", "u", "var", "wbr",
 }  # fmt: skip
 _WS = re.compile(r"\s+")
 
@@ -61,13 +67,13 @@ class _Renderer:
                 self._block(child.text(deep=True).strip("\n"))
             elif tag == "br":
                 self.flush()
-            elif tag in _BLOCKS or tag == "li":
+            elif tag in _INLINE:
+                # Part of the running paragraph, its spacing kept as is.
+                self._buf.append(child.text(deep=True))
+            elif tag and not tag.startswith("-"):  # block element ("-comment" etc. are not elements)
                 self.flush()
                 self.walk(child, depth)
                 self.flush()
-            elif tag and not tag.startswith("-"):
-                # Inline element (b, a, span...): part of the running paragraph, its spacing kept as is.
-                self._buf.append(child.text(deep=True))
 
     def _block(self, text: str) -> None:
         """Emit a standalone block (after ending the running paragraph)."""
@@ -105,6 +111,16 @@ class _Renderer:
             self.blocks.append("\n".join(rows))
 
 
+def _inside(node: LexborNode, tags: tuple[str, ...]) -> bool:
+    """True when an ancestor of ``node`` has one of ``tags``."""
+    parent = node.parent
+    while parent is not None:
+        if parent.tag in tags:
+            return True
+        parent = parent.parent
+    return False
+
+
 def html_to_text(html: str) -> tuple[str, str | None, LexborHTMLParser]:
     """``(text, title, tree)`` of an HTML page; the text is Markdown-ish (``#`` headings, ``-`` items)."""
     tree = LexborHTMLParser(html)
@@ -113,7 +129,10 @@ def html_to_text(html: str) -> tuple[str, str | None, LexborHTMLParser]:
     if not title:
         h1 = tree.css_first("h1")
         title = _inline(h1) if h1 else None
-    tree.strip_tags(_STRIP.split(", "))
+    tree.strip_tags(_STRIP)
+    for node in tree.css(", ".join(_CHROME)):
+        if not _inside(node, ("article", "main")):
+            node.decompose()
     renderer = _Renderer()
     if tree.body is not None:
         renderer.walk(tree.body)

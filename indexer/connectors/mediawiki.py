@@ -132,7 +132,8 @@ def wikitext_to_text(wikitext: str) -> tuple[str, list[str]]:
     raw = renderer.render(mwp.parse(wikitext))
     lines = []
     for line in raw.splitlines():
-        line = re.sub(r"^(- )+", "- ", line.strip())  # '** item' renders as two markers
+        # '** item' renders as two markers: keep one, indented by nesting depth.
+        line = re.sub(r"^(?:- )+", lambda m: "  " * (len(m.group(0)) // 2 - 1) + "- ", line.strip())
         line = re.sub(r"[ \t\u00a0]+", " ", line)
         lines.append(line)
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

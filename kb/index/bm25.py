@@ -78,8 +78,11 @@ class BM25Index:
         """
         writer = self.index.writer(heap_size=64_000_000, num_threads=1)
         try:
-            for did in document_ids:
-                writer.delete_documents_by_term("did", did)
+            # delete_documents_by_term does not match u64 terms from Python ints; a term-set query does.
+            ids = sorted(document_ids)
+            for i in range(0, len(ids), 1000):
+                q = tantivy.Query.term_set_query(self.schema, "did", ids[i : i + 1000])
+                writer.delete_documents_by_query(q)
             for ch in chunks:
                 writer.add_document(self._doc(ch))
             writer.commit()

@@ -1,0 +1,314 @@
+"""The term matcher: Aho-Corasick over normalised text, leftmost-longest, non-overlapping, exact offsets.
+
+A :class:`Matcher` is immutable once built; the service builds a new one in the background when terms change
+and swaps a single reference, so readers never lock and never see a half-built automaton.
+
+Rules: matching is case- and width-insensitive and Traditional/Simplified-insensitive (see
+:mod:`glossary.normalize`); a key that starts (ends) with a Latin letter or digit only matches where the text
+has no letter or digit just before (after) it, so "APR" does not match inside "APRIL"; CJK keys match anywhere;
+among overlapping candidates the leftmost wins, then the longest ("民生银行" over "银行").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import ahocorasick
+
+from glossary.normalize import Folder, OffsetMap, normalize_term
+
+_ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_CJK_RE = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff]")
+_VOWELS = frozenset("aeiou")
+_PLURAL_ES = ("s", "x", "z", "ch", "sh")
+
+
+def is_word_char(ch: str) -> bool:
+    """A character that continues a Latin-script word: an ASCII or other non-CJK letter or digit."""
+    if ch in _ASCII_WORD:
+        return True
+    return ch > "\x7f" and ch.isalnum() and not _CJK_RE.match(ch)
+
+
+@dataclass(frozen=True)
+class Surface:
+    """One written form of a term: the main term or an alias, with its flags."""
+
+    text: str
+    highlight: bool = True
+    search: bool = True
+
+
+class Key(NamedTuple):
+    """A prepared surface: normalised and title-cased forms, boundary needs, flags."""
+
+    norm: str
+    titled: str
+    left: bool
+    right: bool
+    highlight: bool
+    query: bool
+    exact: bool  # False for an inflected variant ("policies" of "policy")
+
+
+@dataclass(frozen=True)
+class MatchEntry:
+    """What the matcher needs of one glossary entry (``keys`` are prepared once, see :func:`make_entry`)."""
+
+    term_id: str
+    term: str
+    keys: tuple[Key, ...]
+    scope: frozenset[str] | None = None  # None: global
+    approved: bool = True
+
+
+class Span(NamedTuple):
+    """A match in code points of the text that was searched: [start, end) and the entry's index."""
+
+    start: int
+    end: int
+    entry: int
+
+
+def inflections(norm: str) -> list[str]:
+    """English plural forms of a normalised Latin term (its last word inflected): "policy" -> "policies"."""
+    last = norm.rsplit(" ", 1)[-1]
+    if len(last) < 3 or not last.isascii() or not last.isalpha():
+        return []
+    if last.endswith("y") and last[-2] not in _VOWELS:
+        return [norm[:-1] + "ies"]
+    if last.endswith(_PLURAL_ES):
+        return [norm + "es"]
+    return [norm + "s"]
+
+
+def prepare_keys(surfaces: Iterable[Surface], inflect: bool = True) -> tuple[Key, ...]:
+    """Normalise an entry's surfaces once (at load or write time) so that rebuilding the matcher is cheap."""
+    out: list[Key] = []
+    seen: set[str] = set()
+    for s in surfaces:
+        norm = normalize_term(s.text)
+        if not norm or norm in seen:
+            continue
+        seen.add(norm)
+        left, right = is_word_char(norm[0]), is_word_char(norm[-1])
+        out.append(Key(norm, title_case(norm), left, right, s.highlight, s.highlight or s.search, True))
+        if inflect and right:
+            for v in inflections(norm):
+                out.append(Key(v, title_case(v), left, right, s.highlight, s.highlight or s.search, False))
+    return tuple(out)
+
+
+def make_entry(
+    term_id: str,
+    term: str,
+    surfaces: Iterable[Surface],
+    scope: Iterable[str] | None = None,
+    approved: bool = True,
+    inflect: bool = True,
+) -> MatchEntry:
+    """A :class:`MatchEntry` with prepared keys; an empty ``scope`` means global."""
+    libs = frozenset(scope) if scope else None
+    return MatchEntry(term_id, term, prepare_keys(surfaces, inflect), libs, approved)
+
+
+class _Slot:
+    """Entries that share one normalised key while building (exact surfaces beat inflected variants)."""
+
+    __slots__ = ("key", "exact", "variant")
+
+    def __init__(self, key: Key) -> None:
+        self.key = key
+        self.exact: list[int] = []
+        self.variant: list[int] = []
+
+    def add(self, key: Key, idx: int) -> None:
+        lst = self.exact if key.exact else self.variant
+        if idx not in lst:
+            lst.append(idx)
+
+    def value(self, entries: Sequence[MatchEntry]) -> tuple:
+        """(length, left, right, global entry or -1, ((scope, entry), ...))."""
+        idxs = self.exact or self.variant
+        glob = next((i for i in idxs if entries[i].scope is None), -1)
+        scoped = tuple((entries[i].scope, i) for i in idxs if entries[i].scope is not None)
+        k = self.key
+        return (len(k.norm), k.left, k.right, glob, scoped)
+
+
+class Matcher:
+    """Finds glossary surfaces in text; build once, share between threads."""
+
+    def __init__(self, entries: Sequence[MatchEntry]) -> None:
+        self.entries = list(entries)
+        hl: dict[str, _Slot] = {}
+        q: dict[str, _Slot] = {}
+        for idx, e in enumerate(self.entries):
+            if not e.approved:
+                continue
+            for k in e.keys:
+                if k.highlight:
+                    _slot(hl, k).add(k, idx)
+                if k.query:
+                    _slot(q, k).add(k, idx)
+        self.query_keys = {norm: slot.value(self.entries) for norm, slot in q.items()}
+        self.folder = Folder(set("".join(q)))
+        self._automaton = self._build(hl)
+        self._query_max = max((len(k) for k in q), default=0)
+
+    def _build(self, slots: dict[str, _Slot]) -> ahocorasick.Automaton | None:
+        if not slots:
+            return None
+        a = ahocorasick.Automaton()
+        for slot in slots.values():
+            a.add_word(slot.key.titled, slot.value(self.entries))
+        a.make_automaton()
+        return a
+
+    # --- matching ---------------------------------------------------------------------------------------
+    def find(self, text: str, scope: Iterable[str] | None = None) -> list[Span]:
+        """Highlightable matches in ``text`` (code points of ``text``), leftmost-longest, non-overlapping.
+
+        ``scope``: None matches global entries only; a set of library names adds entries scoped to them
+        (a scoped entry wins over a global one with the same surface).
+        """
+        if self._automaton is None or not text:
+            return []
+        norm, omap = self.folder.normalize(text)
+        scope_set = frozenset(scope) if scope is not None else None
+        cands = self._candidates(title_case(norm), scope_set)
+        return _map_back(_leftmost_longest(cands), omap, len(norm))
+
+    def _candidates(self, norm: str, scope: frozenset[str] | None) -> list[tuple[int, int, int]]:
+        """(start, -end, entry) of every key occurrence that respects word boundaries and scope.
+
+        ``norm`` is title-cased, so a word character before a Latin key can only be an uncased one (a digit).
+        """
+        out: list[tuple[int, int, int]] = []
+        append = out.append
+        n = len(norm)
+        word = _ASCII_WORD
+        # Hot loop: locals and tuple unpacking only (attribute lookups cost more than the checks).
+        for last, (length, left, right, glob, scoped) in self._automaton.iter(norm):  # type: ignore[union-attr]
+            start = last - length + 1
+            if left and start:
+                c = norm[start - 1]
+                if c in word or (c > "\x7f" and is_word_char(c)):
+                    continue
+            if right and last + 1 < n:
+                c = norm[last + 1]
+                if c in word or (c > "\x7f" and is_word_char(c)):
+                    continue
+            if scoped and scope is not None:
+                glob = _pick(scoped, glob, scope)
+            if glob >= 0:
+                append((start, -last - 1, glob))
+        return out
+
+    def find_in_query(self, query: str) -> list[Span]:
+        """Entries whose surfaces (highlight or search) occur in a short query, any scope, leftmost-longest."""
+        norm, omap = self.folder.normalize(query)
+        n, keys, maxlen = len(norm), self.query_keys, self._query_max
+        out: list[tuple[int, int, int]] = []
+        i = 0
+        while i < n:
+            hit = _longest_at(norm, i, keys, maxlen)
+            if hit is None:
+                i += 1
+                continue
+            end, (_, _, _, glob, scoped) = hit
+            out.append((i, -end, glob if glob >= 0 else scoped[0][1]))
+            i = end
+        return _map_back(out, omap, n)
+
+    def entries_for_key(self, norm: str) -> list[int]:
+        """Every approved entry (any scope) that has ``norm`` as a query key."""
+        value = self.query_keys.get(norm)
+        if value is None:
+            return []
+        _, _, _, glob, scoped = value
+        return ([glob] if glob >= 0 else []) + [i for _, i in scoped]
+
+
+def title_case(text: str) -> str:
+    """Word-initial letters upper-cased, the rest lower-cased (length-preserving).
+
+    Keys and text both go through this, so a key can only match where its first letter starts a word:
+    "rate" (key "Rate") never matches inside "corporate" (text "Corporate"). This prunes almost all
+    in-word candidates inside the C automaton instead of rejecting them one by one in Python.
+    """
+    t = text.title()
+    if len(t) == len(text):
+        return t
+    return _title_slow(text)
+
+
+def _title_slow(text: str) -> str:
+    """Per-character title case for the rare text where ``str.title`` changes the length."""
+    out: list[str] = []
+    prev_cased = False
+    for c in text:
+        t = c.lower() if prev_cased else c.title()
+        out.append(t if len(t) == 1 else c)
+        prev_cased = c.lower() != c.upper()
+    return "".join(out)
+
+
+def _slot(d: dict[str, _Slot], key: Key) -> _Slot:
+    slot = d.get(key.norm)
+    if slot is None:
+        slot = d[key.norm] = _Slot(key)
+    return slot
+
+
+def _pick(scoped: tuple[tuple[frozenset[str], int], ...], glob: int, scope: frozenset[str]) -> int:
+    for libs, idx in scoped:
+        if libs & scope:
+            return idx
+    return glob
+
+
+def _longest_at(norm: str, i: int, keys: dict[str, tuple], maxlen: int) -> tuple[int, tuple] | None:
+    """The longest key starting at ``i`` that respects word boundaries (for short queries only)."""
+    n = len(norm)
+    if i > 0 and is_word_char(norm[i - 1]) and is_word_char(norm[i]):
+        return None
+    for end in range(min(n, i + maxlen), i, -1):
+        key = keys.get(norm[i:end])
+        if key is None:
+            continue
+        if key[2] and end < n and is_word_char(norm[end]):
+            continue
+        return end, key
+    return None
+
+
+def _leftmost_longest(cands: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Greedy selection: sorted by start then length (descending), keep what does not overlap."""
+    cands.sort()
+    out: list[tuple[int, int, int]] = []
+    last_end = -1
+    for start, neg_end, idx in cands:
+        if start >= last_end:
+            out.append((start, neg_end, idx))
+            last_end = -neg_end
+    return out
+
+
+def _map_back(spans: list[tuple[int, int, int]], omap: OffsetMap | None, n: int) -> list[Span]:
+    """Normalised spans -> original code points; a span cutting an expanded character is dropped."""
+    if omap is None:
+        return [Span(s, -ne, i) for s, ne, i in spans]
+    starts = omap.map_sorted([s for s, _, _ in spans])
+    ends = omap.map_sorted([-ne - 1 for _, ne, _ in spans])
+    out: list[Span] = []
+    for (s, ne, i), (os_, split_s), (oe, _) in zip(spans, starts, ends, strict=True):
+        e = -ne
+        # A match may not begin or end inside a character that expanded ("ﬁ" -> "fi").
+        if split_s or (e < n and omap.splits(e)):
+            continue
+        out.append(Span(os_, oe + 1, i))
+    return out
