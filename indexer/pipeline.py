@@ -170,7 +170,9 @@ def ingest_path(
     return report
 
 
-def ingest_documents(kb: KnowledgeBase, library: str, docs: Iterable[SourceDocument | SkippedFile]) -> IngestReport:
+def ingest_documents(
+    kb: KnowledgeBase, library: str, docs: Iterable[SourceDocument | SkippedFile]
+) -> IngestReport:
     """Upsert already-parsed documents (the HTTP batch endpoint uses this)."""
     t0 = time.perf_counter()
     ing = Ingestor(kb, library)

@@ -22,11 +22,76 @@ _HAS_CJK = re.compile(rf"[{_CJK}]")
 
 # Lucene's English stop set: frequent words that only cost posting-list traversal.
 EN_STOP = frozenset(
-    "a an and are as at be but by for if in into is it no not of on or such that the their then there "
-    "these they this to was will with".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    ]
 )
 # Chinese function words and particles.
-ZH_STOP = frozenset("的 了 是 在 和 与 及 或 等 也 都 就 而 之 其 以 于 为 被 把 让 着 过 吗 呢 吧 啊 呀 么".split())
+ZH_STOP = frozenset(
+    [
+        "的",
+        "了",
+        "是",
+        "在",
+        "和",
+        "与",
+        "及",
+        "或",
+        "等",
+        "也",
+        "都",
+        "就",
+        "而",
+        "之",
+        "其",
+        "以",
+        "于",
+        "为",
+        "被",
+        "把",
+        "让",
+        "着",
+        "过",
+        "吗",
+        "呢",
+        "吧",
+        "啊",
+        "呀",
+        "么",
+    ]
+)
 
 
 @lru_cache(maxsize=1)

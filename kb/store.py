@@ -220,7 +220,9 @@ class Store:
         """doc_id -> fingerprint for every document of a library (to detect unchanged ones)."""
         with self.db.session() as s:
             rows = s.execute(
-                select(DocumentRow.doc_id, DocumentRow.fingerprint).where(DocumentRow.library_id == library_id)
+                select(DocumentRow.doc_id, DocumentRow.fingerprint).where(
+                    DocumentRow.library_id == library_id
+                )
             ).all()
         return dict(rows)
 
@@ -372,7 +374,9 @@ class Store:
         """chunk pk -> (text, heading path)."""
         pks = list(set(chunk_pks))
         with self.db.session() as s:
-            rows = s.execute(select(ChunkRow.id, ChunkRow.text, ChunkRow.heading_path).where(ChunkRow.id.in_(pks)))
+            rows = s.execute(
+                select(ChunkRow.id, ChunkRow.text, ChunkRow.heading_path).where(ChunkRow.id.in_(pks))
+            )
             return {i: (t, h or []) for i, t, h in rows}
 
     @staticmethod

@@ -11,7 +11,11 @@ import typer
 
 from kb.errors import KBError
 
-app = typer.Typer(help="On-premises knowledge base: ingest, search, serve.", no_args_is_help=True, pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="On-premises knowledge base: ingest, search, serve.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
@@ -28,9 +32,12 @@ def ingest(
     path: Annotated[Path, typer.Argument(help="File or folder to ingest.")],
     library: Annotated[str, typer.Option("--library", "-l", help="Library (space) name.")],
     fmt: Annotated[
-        str | None, typer.Option("--format", "-f", help="markdown|html|jsonl|csv|mediawiki (default: by extension)")
+        str | None,
+        typer.Option("--format", "-f", help="markdown|html|jsonl|csv|mediawiki (default: by extension)"),
     ] = None,
-    acl: Annotated[list[str] | None, typer.Option("--acl", help="ACL for documents without one (repeatable).")] = None,
+    acl: Annotated[
+        list[str] | None, typer.Option("--acl", help="ACL for documents without one (repeatable).")
+    ] = None,
     prune: Annotated[bool, typer.Option("--prune", help="Remove documents no longer in the source.")] = False,
     id_col: Annotated[str | None, typer.Option("--id-col")] = None,
     title_col: Annotated[str | None, typer.Option("--title-col")] = None,
@@ -57,7 +64,9 @@ def search(
     library: Annotated[list[str] | None, typer.Option("--library", "-l")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k")] = 10,
     mode: Annotated[str, typer.Option("--mode", "-m", help="bm25|vector|hybrid")] = "hybrid",
-    as_user: Annotated[str | None, typer.Option("--as", help="Search as this user (their token's groups).")] = None,
+    as_user: Annotated[
+        str | None, typer.Option("--as", help="Search as this user (their token's groups).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Search (as the local operator, or as a user with --as)."""
@@ -91,14 +100,20 @@ def serve(
 
     settings = Settings()
     if settings.auth == "off":
-        typer.secho("WARNING: KB_AUTH=off - no authentication, every caller is an admin. Demo only!",
-                    fg=typer.colors.RED, err=True, bold=True)
+        typer.secho(
+            "WARNING: KB_AUTH=off - no authentication, every caller is an admin. Demo only!",
+            fg=typer.colors.RED,
+            err=True,
+            bold=True,
+        )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
 @app.command()
 def reindex(
-    embeddings: Annotated[bool, typer.Option("--embeddings", help="Also (re)compute missing embeddings.")] = False,
+    embeddings: Annotated[
+        bool, typer.Option("--embeddings", help="Also (re)compute missing embeddings.")
+    ] = False,
 ) -> None:
     """Rebuild derived indexes from the store (and embeddings for the current model with --embeddings)."""
     import time

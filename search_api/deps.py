@@ -36,9 +36,7 @@ def get_services(request: Request) -> Services:
 Svc = Annotated[Services, Depends(get_services)]
 
 
-def get_principal(
-    services: Svc, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
+def get_principal(services: Svc, authorization: Annotated[str | None, Header()] = None) -> Principal:
     """Resolve the bearer token to a principal (or the demo principal when auth is off)."""
     if services.settings.auth == "off":
         return LOCAL_DEMO

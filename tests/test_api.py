@@ -9,7 +9,12 @@ from tests.conftest import auth
 DOCS = [
     {"id": "loan", "title": "贷款审批流程", "text": "贷款审查委员会负责审批大额贷款。", "tags": ["信贷"]},
     {"id": "aml", "title": "反洗钱规定", "text": "大额交易报告 贷款 反洗钱", "acl": ["risk-team"]},
-    {"id": "vpn", "title": "VPN guide", "text": "Connect to the VPN with your token.", "url": "https://w/vpn"},
+    {
+        "id": "vpn",
+        "title": "VPN guide",
+        "text": "Connect to the VPN with your token.",
+        "url": "https://w/vpn",
+    },
 ]
 
 
@@ -32,14 +37,18 @@ def test_search_requires_a_valid_token(seeded) -> None:
 
 
 def test_search_shape_and_acl(seeded, tokens) -> None:
-    bob = seeded.post("/v1/search", json={"query": "贷款", "mode": "bm25"}, headers=auth(tokens["bob"])).json()
+    bob = seeded.post(
+        "/v1/search", json={"query": "贷款", "mode": "bm25"}, headers=auth(tokens["bob"])
+    ).json()
     assert {h["doc_id"] for h in bob["hits"]} == {"loan"}
     assert bob["total"] == 1 and bob["took_ms"] >= 0
     hybrid = seeded.post("/v1/search", json={"query": "贷款"}, headers=auth(tokens["bob"])).json()
     assert hybrid["hits"][0]["doc_id"] == "loan" and "aml" not in {h["doc_id"] for h in hybrid["hits"]}
     hit = bob["hits"][0]
     assert set(hit) >= {"doc_id", "library", "title", "url", "score", "snippet"}
-    alice = seeded.post("/v1/search", json={"query": "贷款", "mode": "bm25"}, headers=auth(tokens["alice"])).json()
+    alice = seeded.post(
+        "/v1/search", json={"query": "贷款", "mode": "bm25"}, headers=auth(tokens["alice"])
+    ).json()
     assert {h["doc_id"] for h in alice["hits"]} == {"loan", "aml"}
 
 

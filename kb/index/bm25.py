@@ -139,14 +139,16 @@ class BM25Index:
         ]
 
     def _query(self, terms: list[str], flt: SearchFilter) -> tantivy.Query:
-        Q, O = tantivy.Query, tantivy.Occur  # noqa: N806 - short local aliases
+        Q, Occ = tantivy.Query, tantivy.Occur  # noqa: N806 - short local aliases
         should = []
         for t in terms:
-            should.append((O.Should, Q.term_query(self.schema, "body", t)))
-            should.append((O.Should, Q.boost_query(Q.term_query(self.schema, "title", t), self.title_boost)))
-        clauses = [(O.Must, Q.boolean_query(should))]
+            should.append((Occ.Should, Q.term_query(self.schema, "body", t)))
+            should.append(
+                (Occ.Should, Q.boost_query(Q.term_query(self.schema, "title", t), self.title_boost))
+            )
+        clauses = [(Occ.Must, Q.boolean_query(should))]
         for q in self._filters(flt):
-            clauses.append((O.Must, Q.const_score_query(q, 0.0)))
+            clauses.append((Occ.Must, Q.const_score_query(q, 0.0)))
         return Q.boolean_query(clauses)
 
     def _filters(self, flt: SearchFilter) -> list[tantivy.Query]:

@@ -82,7 +82,11 @@ def can_read(principal: Principal, acl: list[str]) -> bool:
 def healthz(services: Svc) -> dict:
     """Liveness plus a few counts."""
     kb = services.kb
-    return {"status": "ok", "documents": kb.store.count_documents(), "model": kb.store.get_meta("embed_model")}
+    return {
+        "status": "ok",
+        "documents": kb.store.count_documents(),
+        "model": kb.store.get_meta("embed_model"),
+    }
 
 
 @router.post("/v1/search", response_model=SearchOut)
@@ -102,10 +106,7 @@ def search(body: SearchBody, services: Svc, principal: CurrentPrincipal) -> dict
         explain=body.explain,
     )
     res = services.search.search(req, principal)
-    hits = [
-        {**h.__dict__, "explain": h.explain if body.explain else None}
-        for h in res.hits
-    ]
+    hits = [{**h.__dict__, "explain": h.explain if body.explain else None} for h in res.hits]
     terms = services.glossary.cards_for_query(body.query) if services.glossary is not None else []
     return {"hits": hits, "total": res.total, "took_ms": res.took_ms, "terms": terms}
 
