@@ -20,7 +20,9 @@ FORMATS = ("csv", "tsv", "jsonl")
 # Header name (case-folded) -> field. Several columns may feed one field (aliases, links): values are joined.
 COLUMNS: dict[str, str] = {
     **dict.fromkeys(["term", "label", "name", "术语", "名称", "词条"], "term"),
-    **dict.fromkeys(["aliases", "alias", "synonyms", "abbreviations", "abbreviation", "别名", "同义词", "缩写"], "aliases"),
+    **dict.fromkeys(
+        ["aliases", "alias", "synonyms", "abbreviations", "abbreviation", "别名", "同义词", "缩写"], "aliases"
+    ),
     **dict.fromkeys(["definition", "description", "definition_md", "定义", "释义", "解释"], "definition"),
     **dict.fromkeys(["category", "kind", "类别", "分类"], "category"),
     **dict.fromkeys(["language", "lang", "语言"], "language"),
@@ -65,7 +67,13 @@ def decode(content: bytes) -> str:
 def detect_format(text: str, filename: str | None = None) -> str:
     """csv, tsv or jsonl: from the file name if it says, else from the first line."""
     name = (filename or "").lower().removesuffix(".gz")
-    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".tsv", "tsv"), (".tab", "tsv"), (".csv", "csv")):
+    for ext, fmt in (
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".tsv", "tsv"),
+        (".tab", "tsv"),
+        (".csv", "csv"),
+    ):
         if name.endswith(ext):
             return fmt
     first = text.lstrip("\ufeff").split("\n", 1)[0]
@@ -88,7 +96,9 @@ def parse(content: bytes | str, fmt: str | None = None, filename: str | None = N
 def _header(names: list[str]) -> tuple[list[str | None], list[str]]:
     fields = [COLUMNS.get(n.strip().lower().lstrip("\ufeff")) for n in names]
     if "term" not in fields:
-        raise BadRequest(f"the header has no term column (expected one of: term, label, name); got {names[:10]}")
+        raise BadRequest(
+            f"the header has no term column (expected one of: term, label, name); got {names[:10]}"
+        )
     ignored = [n for n, f in zip(names, fields, strict=True) if f is None and n.strip()]
     return fields, ignored
 
@@ -175,11 +185,33 @@ def write(entries: list[dict[str, Any]], fmt: str) -> str:
     if fmt not in FORMATS:
         raise BadRequest(f"format must be one of {', '.join(FORMATS)}")
     if fmt == "jsonl":
-        keep = ("id", "term", "aliases", "definition", "links", "category", "language", "scope", "owner", "status")
+        keep = (
+            "id",
+            "term",
+            "aliases",
+            "definition",
+            "links",
+            "category",
+            "language",
+            "scope",
+            "owner",
+            "status",
+        )
         return "".join(json.dumps({k: e[k] for k in keep}, ensure_ascii=False) + "\n" for e in entries)
     buf = io.StringIO()
     w = csv.writer(buf, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n")
-    cols = ["id", "term", "aliases", "definition", "category", "language", "scope", "owner", "status", "links"]
+    cols = [
+        "id",
+        "term",
+        "aliases",
+        "definition",
+        "category",
+        "language",
+        "scope",
+        "owner",
+        "status",
+        "links",
+    ]
     w.writerow(cols)
     for e in entries:
         row = {**e, "aliases": "|".join(a["text"] for a in e["aliases"]), "scope": "|".join(e["scope"])}

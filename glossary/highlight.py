@@ -26,7 +26,22 @@ Match = tuple[int, int, int]  # (start, end, entry) in code points of the input
 SKIP = frozenset({"a", "code", "pre", "script", "style", "textarea", "title", "kbd", "samp", "svg", "math"})
 RAW_TEXT = frozenset({"script", "style", "textarea", "title"})
 VOID = frozenset(
-    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
+    {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    }
 )
 _TOKEN = re.compile(
     r"<!--.*?-->"
@@ -66,7 +81,7 @@ def _decode(src: str) -> tuple[str, list[int] | None]:
 
 
 def _wrap(text: str, spans: list[Span], mark: Mark, esc: Callable[[str], str]) -> str:
-    """``text`` with each span wrapped in ``mark(entry)`` ... ``</mark>``; every piece passed through ``esc``."""
+    """``text`` with each span wrapped in ``mark(entry)`` ... ``</mark>``; all pieces pass through ``esc``."""
     out: list[str] = []
     pos = 0
     for s in spans:
@@ -186,7 +201,10 @@ def _raw_text(src: str, pos: int, name: str, w: _HtmlWriter) -> int:
 
 
 # --- Markdown -------------------------------------------------------------------------------------------
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n(?:.*?\n)?? {0,3}\1[`~]*[ \t]*(?:\n|$)|^ {0,3}(`{3,}|~{3,}).*\Z", re.S | re.M)
+_FENCE = re.compile(
+    r"^ {0,3}(`{3,}|~{3,})[^\n]*\n(?:.*?\n)?? {0,3}\1[`~]*[ \t]*(?:\n|$)|^ {0,3}(`{3,}|~{3,}).*\Z",
+    re.S | re.M,
+)
 _INDENTED = re.compile(r"(?:(?<=\n\n)|(?<=\A))(?:(?: {4}|\t)[^\n]*(?:\n|\Z))+", re.M)
 _INLINE = re.compile(
     r"(?P<code>(`+)(?!`).+?(?<!`)\2(?!`))"

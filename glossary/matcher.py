@@ -5,7 +5,8 @@ and swaps a single reference, so readers never lock and never see a half-built a
 
 Rules: matching is case- and width-insensitive and Traditional/Simplified-insensitive (see
 :mod:`glossary.normalize`); a key that starts (ends) with a Latin letter or digit only matches where the text
-has no letter or digit just before (after) it, so "APR" does not match inside "APRIL"; CJK keys match anywhere;
+has no letter or digit just before (after) it, so "APR" does not match inside "APRIL"; CJK keys match
+anywhere;
 among overlapping candidates the leftmost wins, then the longest ("民生银行" over "银行").
 """
 
@@ -152,8 +153,11 @@ class Matcher:
                 hl, q = self._merge(k, multi[norm])
             else:
                 scope = self.entries[idx].scope
-                v = (len(norm), k.left, k.right, idx, ()) if scope is None else (
-                    len(norm), k.left, k.right, -1, ((scope, idx),))
+                v = (
+                    (len(norm), k.left, k.right, idx, ())
+                    if scope is None
+                    else (len(norm), k.left, k.right, -1, ((scope, idx),))
+                )
                 hl, q = (v if k.highlight else None), (v if k.query else None)
             if hl is not None:
                 a.add_word(k.titled, hl)
@@ -220,7 +224,7 @@ class Matcher:
         return out
 
     def find_in_query(self, query: str) -> list[Span]:
-        """Entries whose surfaces (highlight or search) occur in a short query, any scope, leftmost-longest."""
+        """Entries whose surfaces (highlight or search) occur in a short query, any scope."""
         norm, omap = self.folder.normalize(query)
         n, keys, maxlen = len(norm), self.query_keys, self._query_max
         out: list[tuple[int, int, int]] = []
@@ -321,7 +325,7 @@ def _map_back(spans: list[tuple[int, int, int]], omap: OffsetMap | None, n: int)
     starts = omap.map_sorted([s for s, _, _ in spans])
     ends = omap.map_sorted([-ne - 1 for _, ne, _ in spans])
     out: list[Span] = []
-    for (s, ne, i), (os_, split_s), (oe, _) in zip(spans, starts, ends, strict=True):
+    for (_s, ne, i), (os_, split_s), (oe, _) in zip(spans, starts, ends, strict=True):
         e = -ne
         # A match may not begin or end inside a character that expanded ("ﬁ" -> "fi").
         if split_s or (e < n and omap.splits(e)):

@@ -13,7 +13,6 @@ import re
 import threading
 import unicodedata
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 
 # Code points outside the BMP whose NFKC form differs and that plausibly appear in business text:
 # mathematical alphanumerics, enclosed alphanumerics and CJK compatibility ideographs.
@@ -195,7 +194,7 @@ class OffsetMap:
         return out
 
     def splits(self, pos: int) -> bool:
-        """Whether ``pos`` falls inside an expansion (not on its first character): no match may start there."""
+        """Whether ``pos`` is inside an expansion (not its first character): no match may start there."""
         j = bisect_right(self._starts, pos) - 1
         return j >= 0 and self._starts[j] < pos < self._ends[j]
 

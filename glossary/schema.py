@@ -20,7 +20,18 @@ MAX_DEFINITION = 20_000
 MAX_ALIASES = 50
 _CJK = re.compile("[\u3400-\u9fff\uf900-\ufaff]")
 _LIB_RE = re.compile(r"^[^\s|,]{1,200}$")
-FIELDS = ("term", "aliases", "definition", "links", "category", "language", "scope", "owner", "status", "inflect")
+FIELDS = (
+    "term",
+    "aliases",
+    "definition",
+    "links",
+    "category",
+    "language",
+    "scope",
+    "owner",
+    "status",
+    "inflect",
+)
 
 
 @dataclass
@@ -97,7 +108,7 @@ def _bool(value: Any, name: str) -> bool:
 
 
 def clean_aliases(value: Any, term: str | None) -> list[dict]:
-    """Aliases as ``[{"text", "highlight", "search"}]``; strings get both flags; the term itself is dropped."""
+    """Aliases as ``[{"text", "highlight", "search"}]``; strings get both flags; the term is dropped."""
     out: list[dict] = []
     seen = {term.casefold()} if term else set()
     for a in _split(value):
@@ -178,7 +189,9 @@ def clean_entry(data: Mapping[str, Any], *, partial: bool = False) -> dict[str, 
     if has("status"):
         out["status"] = _status(data.get("status"))
     if has("inflect"):
-        out["inflect"] = _bool(data.get("inflect", True), "inflect") if data.get("inflect") is not None else True
+        out["inflect"] = (
+            _bool(data.get("inflect", True), "inflect") if data.get("inflect") is not None else True
+        )
     return out
 
 

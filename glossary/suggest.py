@@ -24,10 +24,52 @@ _ACRONYM = re.compile(r"\b[A-Z][A-Z0-9&]{1,6}s?\b")
 _CAPS_PHRASE = re.compile(r"\b[A-Z][a-z]+(?:[ -](?:of |and |for |the |on )?[A-Z][a-z]+){1,4}\b")
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]*[A-Za-z]")
 # Characters that never start or end a Chinese term (function words, ordinal and legal-structure words).
-_ZH_EDGE = frozenset("的了是在和与及或等也都就而之其以于为被把让着过吗呢吧啊呀么这那此该本各每某条款项章节第个")
+_ZH_EDGE = frozenset(
+    "的了是在和与及或等也都就而之其以于为被把让着过吗呢吧啊呀么这那此该本各每某条款项章节第个"
+)
 _EN_EXTRA_STOP = frozenset(
-    "also any all may must shall should can could would which who whom whose when where what how than "
-    "other such each more most its his her our your we you he she i one two new use used using".split()
+    [
+        "also",
+        "any",
+        "all",
+        "may",
+        "must",
+        "shall",
+        "should",
+        "can",
+        "could",
+        "would",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "what",
+        "how",
+        "than",
+        "other",
+        "such",
+        "each",
+        "more",
+        "most",
+        "its",
+        "his",
+        "her",
+        "our",
+        "your",
+        "we",
+        "you",
+        "he",
+        "she",
+        "i",
+        "one",
+        "two",
+        "new",
+        "use",
+        "used",
+        "using",
+    ]
 )
 
 
@@ -99,7 +141,9 @@ class Suggester:
 
     def _english(self, doc: int, text: str) -> None:
         for m in _ACRONYM.finditer(text):
-            word = m.group().rstrip("s") if m.group().endswith("s") and m.group()[:-1].isupper() else m.group()
+            word = (
+                m.group().rstrip("s") if m.group().endswith("s") and m.group()[:-1].isupper() else m.group()
+            )
             if word.lower() not in EN_STOP and len(word) >= 2:
                 self._mark(self._cand(word, "en", doc), "^", "$")
         for m in _CAPS_PHRASE.finditer(text):

