@@ -21,6 +21,8 @@ run: setup
 	KB_AUTH=$${KB_AUTH:-off} $(BIN)/kb ingest corpora/wiki-en --library wiki-en
 	KB_AUTH=$${KB_AUTH:-off} $(BIN)/kb ingest corpora/docs-html --library docs
 	KB_AUTH=$${KB_AUTH:-off} $(BIN)/kb ingest corpora/legacy/kb.jsonl --library legacy
+	KB_AUTH=$${KB_AUTH:-off} $(BIN)/kb ingest corpora/legacy/kb.csv --library legacy-csv
+	KB_AUTH=$${KB_AUTH:-off} $(BIN)/kb ingest corpora/mediawiki/export.xml --library mediawiki
 	KB_AUTH=$${KB_AUTH:-off} $(BIN)/kb serve --host 127.0.0.1 --port 8000
 
 test: setup

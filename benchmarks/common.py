@@ -27,6 +27,7 @@ if str(ROOT) not in sys.path:
 
 from indexer.connectors import iter_source  # noqa: E402
 from indexer.pipeline import IngestReport, ingest_documents  # noqa: E402
+from kb.analysis import Analyzer  # noqa: E402
 from kb.engine import KnowledgeBase  # noqa: E402
 from kb.models import SkippedFile, SourceDocument  # noqa: E402
 from kb.settings import Settings  # noqa: E402
@@ -186,6 +187,7 @@ def build_kb(
     embed: bool = True,
     keep: Callable[[str], bool] | None = None,
     order: list[str] | None = None,
+    analyzer: Analyzer | None = None,
     progress_every: int = 500,
     **overrides: Any,
 ) -> tuple[KnowledgeBase, IngestReport | None]:
@@ -193,12 +195,15 @@ def build_kb(
 
     The corpus is streamed through the project's own jsonl connector (BEIR ``_id`` kept as the document id)
     and :func:`indexer.pipeline.ingest_documents`; ``keep`` selects a subset of document ids; ``order`` (ids)
-    both selects and orders the documents, so an interrupted build holds a well-defined prefix. The ingest is
+    both selects and orders the documents, so an interrupted build holds a well-defined prefix; ``analyzer``
+    replaces the knowledge base's analyzer (index and query side) before anything is indexed. The ingest is
     incremental, so an interrupted build resumes where it stopped, and a finished one is re-used at the cost
     of reading the store's document count.
     """
     settings = bench_settings(kb_name, embed=embed, **overrides)
     kb = KnowledgeBase(settings)
+    if analyzer is not None:
+        kb.analyzer = kb.bm25.analyzer = analyzer
     ids = load_corpus_ids(spec)
     if order is not None:
         wanted = set(order)

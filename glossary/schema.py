@@ -138,11 +138,12 @@ def clean_links(value: Any) -> list[dict]:
     out: list[dict] = []
     for v in _split(value):
         if isinstance(v, str):
-            v = {"url": v} if re.match(r"^[a-z][a-z0-9+.-]*://", v, re.I) else {"doc": v}
+            # Anything with a scheme ("https:", "javascript:") is a URL and must pass the scheme check.
+            v = {"url": v} if re.match(r"^[a-z][a-z0-9+.-]*:", v, re.I) else {"doc": v}
         if not isinstance(v, Mapping) or not (v.get("url") or v.get("doc")):
             raise BadRequest("each link needs 'url' or 'doc'")
         link = {k: str(v[k]).strip() for k in ("url", "doc", "title") if v.get(k)}
-        if link.get("url") and not re.match(r"^(https?|mailto|ftp)://|^mailto:", link["url"], re.I):
+        if link.get("url") and not re.match(r"^(https?|ftp)://|^mailto:", link["url"], re.I):
             raise BadRequest(f"link url must be http(s), ftp or mailto: {link['url'][:80]}")
         out.append(link)
     return out

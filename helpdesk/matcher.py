@@ -107,7 +107,11 @@ class FaqIndex:
         tokenize: Tokenize,
         question_vecs: np.ndarray | None,
         answer_vecs: np.ndarray | None,
+        top_k: int = TOP_K,
+        vec_weight: float = VEC_WEIGHT,
     ) -> None:
+        self.top_k = top_k
+        self.vec_weight = vec_weight
         self.faqs = list(faqs)
         self.tokenize = tokenize
         self.owner: list[int] = []  # entry -> FAQ position
@@ -143,7 +147,7 @@ class FaqIndex:
         owners = self.owner_arr[order]
         starts = np.searchsorted(owners, np.arange(n))
         rank = np.arange(len(order)) - starts[owners]
-        keep = rank < TOP_K
+        keep = rank < self.top_k
         total = np.zeros(n, dtype=np.float32)
         count = np.zeros(n, dtype=np.float32)
         np.add.at(total, owners[keep], sims[order][keep])
@@ -167,7 +171,7 @@ class FaqIndex:
             cos_max, cos_arg = self._per_faq_max(sims)
             cos_a = self.avecs @ qvec if self.avecs is not None else np.zeros(len(self.faqs), np.float32)
             vec = np.maximum(cos_q, cos_a - ANSWER_PENALTY)
-            score = VEC_WEIGHT * vec + (1 - VEC_WEIGHT) * lex_norm
+            score = self.vec_weight * vec + (1 - self.vec_weight) * lex_norm
         else:
             cos_q = cos_max = cos_a = np.zeros(len(self.faqs), np.float32)
             cos_arg = bq_arg

@@ -296,14 +296,18 @@ def _attention(qkv: np.ndarray, offsets: list[int], heads: int) -> np.ndarray:
     ctx = np.empty((t, hidden), dtype=np.float32)
     for a, b in zip(offsets[:-1], offsets[1:], strict=True):
         n = b - a
-        blk = qkv[a:b].reshape(n, 3, heads, hd).transpose(1, 2, 0, 3)  # (3, heads, n, hd)
-        s = np.matmul(blk[0], blk[1].transpose(0, 2, 1))  # (heads, n, n); q was pre-scaled
-        s -= s.max(axis=2, keepdims=True)
+        blk = qkv[a:b].reshape(n, 3, heads, hd)
+        q, kt = blk[:, 0].transpose(1, 0, 2), blk[:, 1].transpose(1, 2, 0)
+        # V gets a column of ones, so one product yields both the context and the softmax sums.
+        v1 = np.ones((heads, n, hd + 1), dtype=np.float32)
+        v1[:, :, :hd] = blk[:, 2].transpose(1, 0, 2)
+        s = np.matmul(q, kt)  # (heads, n, n); q was pre-scaled by 1/sqrt(hd)
+        # Skip the max subtraction (two passes over n*n) unless exp could overflow/underflow.
+        if s.max() > 60.0 or s.min() < -60.0:
+            s -= s.max(axis=2, keepdims=True)
         np.exp(s, out=s)
-        out = np.matmul(s, blk[2])  # (heads, n, hd)
-        # normalise the small context instead of the n x n probabilities
-        out /= s.sum(axis=2, keepdims=True)
-        ctx[a:b] = out.transpose(1, 0, 2).reshape(n, hidden)
+        out = np.matmul(s, v1)
+        ctx[a:b] = (out[:, :, :hd] / out[:, :, hd:]).transpose(1, 0, 2).reshape(n, hidden)
     return ctx
 
 
