@@ -2,8 +2,8 @@
 
 Datasets are read in place from ``../shared/datasets/<name>/`` (``corpus.jsonl[.gz]``, ``queries.jsonl``,
 ``qrels/<split>.tsv``); nothing is copied into the project. Each benchmark knowledge base lives under
-``benchmarks/.cache/<kb name>/`` (gitignored): its SQLite store caches the chunk embeddings by content hash, so
-re-running a benchmark re-ingests nothing and embeds nothing.
+``benchmarks/.cache/<kb name>/`` (gitignored): its SQLite store caches the chunk embeddings by content hash,
+so re-running a benchmark re-ingests nothing and embeds nothing.
 """
 
 from __future__ import annotations
@@ -172,10 +172,8 @@ def bench_settings(kb_name: str, embed: bool = True, **overrides: Any) -> Settin
 def _logged(items: Iterable[SourceDocument | SkippedFile], every: int, label: str) -> Iterator:
     """Pass items through, logging progress every ``every`` items."""
     t0 = time.perf_counter()
-    n = 0
-    for item in items:
+    for n, item in enumerate(items, start=1):
         yield item
-        n += 1
         if n % every == 0:
             dt = time.perf_counter() - t0
             log.info("%s: %d docs read in %.0f s (%.1f docs/s)", label, n, dt, n / dt)

@@ -2,7 +2,8 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/quality.py --dataset scifact [--modes bm25,vector,hybrid] [--fusion rrf,weighted]
+    .venv/bin/python benchmarks/quality.py --dataset scifact [--modes bm25,vector,hybrid] \
+        [--fusion rrf,weighted]
     .venv/bin/python benchmarks/quality.py --dataset scifact --tune          # grid on the train split
     .venv/bin/python benchmarks/quality.py --dataset stard --subset full --modes bm25 --analyzer jieba+bigram
 
@@ -29,6 +30,7 @@ from benchmarks.common import (  # noqa: E402
     CACHE,
     DATASET_SPECS,
     DatasetSpec,
+    bench_settings,
     build_kb,
     evaluate,
     load_qrels,
@@ -79,9 +81,7 @@ ANALYZERS: dict[str, type[Analyzer] | None] = {
 }
 
 
-def open_kb(
-    dataset: str, subset: str, embed: bool, analyzer: str = "jieba"
-) -> tuple[KnowledgeBase, str]:
+def open_kb(dataset: str, subset: str, embed: bool, analyzer: str = "jieba") -> tuple[KnowledgeBase, str]:
     """The benchmark knowledge base of a dataset (built on first use); returns it and its cache name."""
     spec = DATASET_SPECS[dataset]
     order = None
@@ -101,7 +101,31 @@ def open_kb(
 def _open_with_analyzer(
     name: str, spec: DatasetSpec, embed: bool, order: list[str] | None, cls: type[Analyzer] | None
 ) -> KnowledgeBase:
-    kb, _ = build_kb(name, spec, embed=embed, order=order, analyzer=cls() if cls is not None else None)
+    """Open/build a KB; for a prototype analyzer, seed it from the default KB's store (copied) when that one
+    is complete, and rebuild only the BM25 index with the prototype analyzer."""
+    analyzer = cls() if cls is not None else None
+    base = name.rsplit("-", 1)[0] if cls is not None else None
+    if base and (CACHE / base / "complete.json").exists() and not (CACHE / name / "complete.json").exists():
+        import shutil
+
+        (CACHE / name).mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            src = CACHE / base / f"kb.sqlite{suffix}"
+            if src.exists():
+                shutil.copy(src, CACHE / name / src.name)
+        kb = KnowledgeBase(bench_settings(name, embed=embed))
+        kb.analyzer = kb.bm25.analyzer = analyzer  # type: ignore[assignment]
+        t = time.perf_counter()
+        n = kb.rebuild_bm25()
+        log.info(
+            "%s: BM25 rebuilt with %s over %d chunks in %.0f s",
+            name,
+            cls.__name__,
+            n,
+            time.perf_counter() - t,
+        )
+        shutil.copy(CACHE / base / "complete.json", CACHE / name / "complete.json")
+    kb, _ = build_kb(name, spec, embed=embed, order=order, analyzer=analyzer)
     return kb
 
 
@@ -162,7 +186,10 @@ def fuse_run(
 
 # --- tuning --------------------------------------------------------------------------------------------
 def tune(
-    kb: KnowledgeBase, spec: DatasetSpec, qrels: dict[str, dict[str, int]], queries: dict[str, str],
+    kb: KnowledgeBase,
+    spec: DatasetSpec,
+    qrels: dict[str, dict[str, int]],
+    queries: dict[str, str],
     with_vectors: bool,
 ) -> dict[str, Any]:
     """Grid over title_boost (BM25), rrf_k and the weighted BM25 weight, on the tuning split only."""
@@ -170,12 +197,14 @@ def tune(
     pk2id = doc_ids_by_pk(kb)
     qids = [q for q in qrels if q in queries]
     result: dict[str, Any] = {"split": spec.tune_split, "queries": len(qids), "title_boost": {}}
-    for tb in (1.0, 1.5, 2.0, 3.0, 5.0):
+    for tb in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0):
         kb.bm25.title_boost = tb
         lists = retrieve_lists(service, queries, qids, mode="bm25")
         m = evaluate(fuse_run(lists, pk2id, "bm25"), qrels)
         result["title_boost"][tb] = m
-        log.info("tune %s title_boost=%.1f: nDCG@10 %.4f R@100 %.4f", spec.key, tb, m["nDCG@10"], m["Recall@100"])
+        log.info(
+            "tune %s title_boost=%.1f: nDCG@10 %.4f R@100 %.4f", spec.key, tb, m["nDCG@10"], m["Recall@100"]
+        )
     best_tb = max(result["title_boost"], key=lambda t: result["title_boost"][t]["nDCG@10"])
     result["best_title_boost"] = best_tb
     kb.bm25.title_boost = best_tb
@@ -218,10 +247,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", default="bm25,vector,hybrid")
     ap.add_argument("--fusion", default="rrf,weighted")
     ap.add_argument("--split", default=None, help="qrels split to report (default: the dataset's)")
-    ap.add_argument("--subset", choices=["full", "sub"], default="full",
-                    help="STARD only: full 58,625-article corpus, or relevant + random distractors")
-    ap.add_argument("--analyzer", choices=sorted(ANALYZERS), default="jieba",
-                    help="prototype analyzers (subclasses in this script), measured on a separate KB")
+    ap.add_argument(
+        "--subset",
+        choices=["full", "sub"],
+        default="full",
+        help="STARD only: full 58,625-article corpus, or relevant + random distractors",
+    )
+    ap.add_argument(
+        "--analyzer",
+        choices=sorted(ANALYZERS),
+        default="jieba",
+        help="prototype analyzers (subclasses in this script), measured on a separate KB",
+    )
     ap.add_argument("--title-boost", type=float, default=None)
     ap.add_argument("--rrf-k", type=int, default=None)
     ap.add_argument("--bm25-weight", type=float, default=None)
@@ -280,10 +317,18 @@ def main(argv: list[str] | None = None) -> int:
             took.sort()
             m = evaluate(run, qrels)
             row = {
-                "label": label, "mode": mode, "fusion": fusion, "metrics": m,
-                "p50_ms": took[len(took) // 2], "title_boost": kb.bm25.title_boost,
-                "rrf_k": kb.settings.rrf_k, "bm25_weight": kb.settings.hybrid_bm25_weight,
-                "analyzer": args.analyzer, "documents": n_docs, "queries": len(qids), "split": split,
+                "label": label,
+                "mode": mode,
+                "fusion": fusion,
+                "metrics": m,
+                "p50_ms": took[len(took) // 2],
+                "title_boost": kb.bm25.title_boost,
+                "rrf_k": kb.settings.rrf_k,
+                "bm25_weight": kb.settings.hybrid_bm25_weight,
+                "analyzer": args.analyzer,
+                "documents": n_docs,
+                "queries": len(qids),
+                "split": split,
             }
             rows.append(row)
             log.info("%s %s %s: %s", kb_name, mode, fusion, {k: round(v, 4) for k, v in m.items()})

@@ -84,12 +84,12 @@ def _wrap(text: str, spans: list[Span], mark: Mark, esc: Callable[[str], str]) -
     """``text`` with each span wrapped in ``mark(entry)`` ... ``</mark>``; all pieces pass through ``esc``."""
     out: list[str] = []
     pos = 0
-    for s in spans:
-        out.append(esc(text[pos : s.start]))
-        out.append(mark(s.entry))
-        out.append(esc(text[s.start : s.end]))
+    for start, end, entry in spans:
+        out.append(esc(text[pos:start]))
+        out.append(mark(entry))
+        out.append(esc(text[start:end]))
         out.append("</mark>")
-        pos = s.end
+        pos = end
     out.append(esc(text[pos:]))
     return "".join(out)
 
@@ -112,10 +112,8 @@ class _HtmlWriter:
             return
         decoded, offs = _decode(self.src[a:b])
         spans = [] if self.suppressed else self.find(decoded)
-        for s in spans:
-            start = a + (offs[s.start] if offs else s.start)
-            end = a + (offs[s.end] if offs else s.end)
-            self.matches.append((start, end, s.entry))
+        for s, e, entry in spans:
+            self.matches.append((a + (offs[s] if offs else s), a + (offs[e] if offs else e), entry))
         self.out.append(_wrap(decoded, spans, self.mark, escape))
 
     def start_tag(self, name: str, attrs: str, self_closing: bool) -> None:
@@ -260,6 +258,5 @@ def highlight_markdown(md: str, find: Find, mark: Mark) -> tuple[list[Match], st
     """Matches (offsets into ``md``) and the Markdown with ``<mark>`` inline HTML around each match."""
     matches: list[Match] = []
     for a, b in _free_segments(md):
-        matches.extend((a + s.start, a + s.end, s.entry) for s in find(md[a:b]))
-    spans = [Span(s, e, i) for s, e, i in matches]
-    return matches, _wrap(md, spans, mark, lambda t: t)
+        matches.extend((a + s, a + e, i) for s, e, i in find(md[a:b]))
+    return matches, _wrap(md, matches, mark, lambda t: t)

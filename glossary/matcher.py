@@ -68,12 +68,9 @@ class MatchEntry:
     approved: bool = True
 
 
-class Span(NamedTuple):
-    """A match in code points of the text that was searched: [start, end) and the entry's index."""
-
-    start: int
-    end: int
-    entry: int
+# A match in code points of the text that was searched: (start, end, entry index). A plain tuple, not a
+# NamedTuple: constructing a NamedTuple costs more than everything else done per match.
+Span = tuple[int, int, int]
 
 
 def inflections(norm: str) -> list[str]:
@@ -235,7 +232,7 @@ class Matcher:
                 i += 1
                 continue
             end, (_, _, _, glob, scoped) = hit
-            out.append((i, -end, glob if glob >= 0 else scoped[0][1]))
+            out.append((i, end, glob if glob >= 0 else scoped[0][1]))
             i = end
         return _map_back(out, omap, n)
 
@@ -313,22 +310,21 @@ def _leftmost_longest(cands: list[tuple[int, int, int]]) -> list[tuple[int, int,
     last_end = -1
     for start, neg_end, idx in cands:
         if start >= last_end:
-            out.append((start, neg_end, idx))
             last_end = -neg_end
+            out.append((start, last_end, idx))
     return out
 
 
 def _map_back(spans: list[tuple[int, int, int]], omap: OffsetMap | None, n: int) -> list[Span]:
     """Normalised spans -> original code points; a span cutting an expanded character is dropped."""
     if omap is None:
-        return [Span(s, -ne, i) for s, ne, i in spans]
+        return spans
     starts = omap.map_sorted([s for s, _, _ in spans])
-    ends = omap.map_sorted([-ne - 1 for _, ne, _ in spans])
+    ends = omap.map_sorted([e - 1 for _, e, _ in spans])
     out: list[Span] = []
-    for (_s, ne, i), (os_, split_s), (oe, _) in zip(spans, starts, ends, strict=True):
-        e = -ne
+    for (_, e, i), (os_, split_s), (oe, _) in zip(spans, starts, ends, strict=True):
         # A match may not begin or end inside a character that expanded ("ﬁ" -> "fi").
         if split_s or (e < n and omap.splits(e)):
             continue
-        out.append(Span(os_, oe + 1, i))
+        out.append((os_, oe + 1, i))
     return out

@@ -225,6 +225,7 @@ class Utf16Index:
 
     def __init__(self, text: str) -> None:
         self._astral = [m.start() for m in _ASTRAL_RE.finditer(text)] if not text.isascii() else []
+        self.needed = bool(self._astral)
 
     def __call__(self, offset: int) -> int:
         """UTF-16 offset of code-point ``offset``."""

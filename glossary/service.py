@@ -63,6 +63,11 @@ class _Snapshot:
         return [p[0] for p in pairs], [(p[1], p[2]) for p in pairs]
 
     @cached_property
+    def meta(self) -> list[tuple[str, str]]:
+        """(term id, term) per matcher entry, for building match dicts without lookups."""
+        return [(str(rid), self.records[rid].term) for rid in self.order]
+
+    @cached_property
     def marks(self) -> dict[int, str]:
         """Opening ``<mark>`` tag per matcher entry (term ids escaped although they are digits)."""
         return {
@@ -251,7 +256,7 @@ class GlossaryService:
         if not isinstance(query, str) or not query.strip():
             return []
         snap = self.snapshot()
-        return [(s, snap.record(s.entry), query[s.start : s.end]) for s in snap.matcher.find_in_query(query)]
+        return [(s, snap.record(s[2]), query[s[0] : s[1]]) for s in snap.matcher.find_in_query(query)]
 
     def expand_query(self, query: str) -> list[str]:
         """For each term or alias in ``query``: the main term and the other searchable aliases."""
@@ -429,22 +434,23 @@ class GlossaryService:
 
     @staticmethod
     def _match_dicts(text: str, spans: Iterable[tuple[int, int, int]], snap: _Snapshot) -> list[dict]:
+        meta = snap.meta
         u16 = Utf16Index(text)
-        out = []
-        for start, end, entry in spans:
-            r = snap.record(entry)
-            out.append(
+        if not u16.needed:  # no character outside the BMP: UTF-16 offsets equal code-point offsets
+            return [
                 {
-                    "start": start,
-                    "end": end,
-                    "start_utf16": u16(start),
-                    "end_utf16": u16(end),
-                    "term_id": str(r.id),
-                    "term": r.term,
-                    "surface": text[start:end],
+                    "start": s, "end": e, "start_utf16": s, "end_utf16": e,
+                    "term_id": meta[i][0], "term": meta[i][1], "surface": text[s:e],
                 }
-            )
-        return out
+                for s, e, i in spans
+            ]  # fmt: skip
+        return [
+            {
+                "start": s, "end": e, "start_utf16": u16(s), "end_utf16": u16(e),
+                "term_id": meta[i][0], "term": meta[i][1], "surface": text[s:e],
+            }
+            for s, e, i in spans
+        ]  # fmt: skip
 
     # --- lookup --------------------------------------------------------------------------------------
     def lookup(self, q: str, limit: int = 10) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Term suggestions: frequent phrases of the indexed corpus that look like terms and are not yet defined.
 
 Chinese: the text is segmented with a private jieba tokenizer (its HMM finds unknown words), then runs of
-1-3 words (3-12 characters, no function word at either end) are counted; a candidate must be seen with
+1-4 words (3-12 characters, no function word at either end) are counted; a candidate must be seen with
 several different left and right neighbours (a free-standing unit, not a fragment) and is dropped when a
 longer candidate accounts for most of its occurrences. English: acronyms ("KYC", "LPR"), capitalised
 multi-word names ("Loan Review Committee") and lower-case 2-3 word phrases without stop words.
@@ -111,9 +111,13 @@ class Suggester:
         self.cands: dict[str, Candidate] = {}
 
     def _cand(self, term: str, lang: str, doc: int) -> Candidate:
-        c = self.cands.get(term)
+        # English forms are counted together regardless of case; the display keeps a capitalised form.
+        key = term.lower() if lang == "en" else term
+        c = self.cands.get(key)
         if c is None:
-            c = self.cands[term] = Candidate(term, lang)
+            c = self.cands[key] = Candidate(term, lang)
+        elif term != c.term and c.term.islower():
+            c.term = term
         c.count += 1
         c.documents.add(doc)
         return c
@@ -127,7 +131,7 @@ class Suggester:
     def _chinese(self, doc: int, run: str) -> None:
         words = [w for w in self._jieba.cut(run, HMM=True) if w.strip()]
         for i in range(len(words)):
-            for n in (1, 2, 3):
+            for n in (1, 2, 3, 4):
                 if i + n > len(words):
                     break
                 term = "".join(words[i : i + n])

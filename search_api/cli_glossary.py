@@ -67,6 +67,8 @@ def get(term: Annotated[str, typer.Argument(help="Entry id or term.")]) -> None:
     """Show an entry (by id, or by term)."""
     g = _glossary()
     recs = [g.get(term)] if term.isdigit() else g.find_by_term(term)
+    if not recs:  # an alias, or a variant spelling: the best exact lookup hit
+        recs = [g.get(r["term_id"]) for r in g.lookup(term, limit=1) if r["match"] == "exact"]
     if not recs:
         from kb.errors import NotFound
 

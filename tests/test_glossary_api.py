@@ -60,26 +60,37 @@ def test_highlight_limits_and_batch(client, tokens):
     assert r.status_code == 200 and len(r.json()["results"]) == 100
     r = client.post("/v1/glossary/highlight/batch", json={"items": items + items[:1]}, headers=h)
     assert r.status_code == 413
-    assert client.post("/v1/glossary/highlight", json={"text": "x", "format": "pdf"}, headers=h).status_code == 422
+    assert (
+        client.post("/v1/glossary/highlight", json={"text": "x", "format": "pdf"}, headers=h).status_code
+        == 422
+    )
     assert client.post("/v1/glossary/highlight", json={"text": "x"}).status_code == 401
 
 
 def test_lookup_import_export(client, tokens):
     admin, bob = auth(tokens["admin"]), auth(tokens["bob"])
-    data = "term\taliases\tdefinition\nletter of credit\tL/C\tA bank's promise.\n\tx\ty\n".encode()
-    assert client.post("/v1/glossary/import", content=data, params={"format": "tsv"}, headers=bob).status_code == 403
+    data = b"term\taliases\tdefinition\nletter of credit\tL/C\tA bank's promise.\n\tx\ty\n"
+    assert (
+        client.post("/v1/glossary/import", content=data, params={"format": "tsv"}, headers=bob).status_code
+        == 403
+    )
     rep = client.post("/v1/glossary/import", content=data, params={"format": "tsv"}, headers=admin).json()
     assert rep["imported"] == 1 and rep["errors"][0]["line"] == 3
     res = client.get("/v1/glossary/lookup", params={"q": "leter of credit"}, headers=bob).json()["results"]
     assert res[0]["term"] == "letter of credit"
-    assert client.get("/v1/glossary/lookup", params={"q": "l/"}, headers=bob).json()["results"][0]["match"] == "prefix"
+    assert (
+        client.get("/v1/glossary/lookup", params={"q": "l/"}, headers=bob).json()["results"][0]["match"]
+        == "prefix"
+    )
     out = client.get("/v1/glossary/export", params={"format": "csv"}, headers=bob)
     assert out.status_code == 200 and "letter of credit" in out.text
 
 
 def test_search_alias_finds_main_term_and_returns_cards(client, tokens):
     admin = auth(tokens["admin"])
-    _create(client, tokens, term="贷款审查委员会", aliases=["贷审会"], definition="负责审批大额贷款的委员会。")
+    _create(
+        client, tokens, term="贷款审查委员会", aliases=["贷审会"], definition="负责审批大额贷款的委员会。"
+    )
     docs = [
         {"id": "d1", "title": "授信流程", "text": "大额授信须提交贷款审查委员会审议，并形成会议纪要。"},
         {"id": "d2", "title": "费用报销", "text": "差旅费用按标准报销。"},
@@ -92,3 +103,28 @@ def test_search_alias_finds_main_term_and_returns_cards(client, tokens):
     assert [h["doc_id"] for h in body["hits"]][:1] == ["d1"]
     assert body["terms"][0]["term"] == "贷款审查委员会" and body["terms"][0]["surface"] == "贷审会"
     assert body["terms"][0]["definition"].startswith("负责审批")
+
+
+def test_suggest_creates_drafts_with_examples(services, tokens, client):
+    from indexer.pipeline import ingest_documents
+    from kb.models import SourceDocument
+
+    texts = [
+        "本行贷款市场报价利率调整后，贷款市场报价利率将按月公布。客户经理应关注KYC要求。",
+        "根据贷款市场报价利率，存量贷款重新定价。KYC材料须完整。",
+        "贷款市场报价利率由全国银行间同业拆借中心发布。The KYC review uses the Loan Review Committee rules.",
+        "Loan Review Committee meets weekly; KYC checks are documented by the Loan Review Committee.",
+    ]
+    docs = [SourceDocument(doc_id=f"d{i}", title=f"t{i}", text=t) for i, t in enumerate(texts)]
+    ingest_documents(services.kb, "wiki", docs)
+    g = services.glossary
+    g.create({"term": "KYC", "definition": "Know your customer"})
+    found = g.suggest("wiki", top=10, min_count=2)
+    terms = [f["term"] for f in found]
+    assert "贷款市场报价利率" in terms and "Loan Review Committee" in terms
+    assert "KYC" not in terms  # already defined
+    first = found[terms.index("贷款市场报价利率")]
+    assert first["examples"] and "贷款市场报价利率" in first["examples"][0]
+    assert g.get(first["term_id"])["status"] == "draft"
+    r = client.post("/v1/glossary/suggest", json={"library": "nope"}, headers=auth(tokens["admin"]))
+    assert r.status_code == 404

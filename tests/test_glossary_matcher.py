@@ -1,4 +1,4 @@
-"""Matcher and normalisation: Chinese/English/mixed, nesting, word boundaries, case/width, Trad/Simp, offsets."""
+"""Matcher and normalisation: Chinese/English/mixed, nesting, boundaries, case/width, Trad/Simp, offsets."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ def _matcher(*terms: str | tuple[str, list[str]], scope: dict[str, list[str]] | 
 
 
 def _found(m: Matcher, text: str, scope=None) -> list[str]:
-    return [text[s.start : s.end] for s in m.find(text, scope)]
+    return [text[s:e] for s, e, _ in m.find(text, scope)]
 
 
 def _terms(m: Matcher, text: str) -> list[str]:
-    return [m.entries[s.entry].term for s in m.find(text)]
+    return [m.entries[i].term for _, _, i in m.find(text)]
 
 
 def test_chinese_longest_wins_anywhere_in_a_run():
@@ -96,10 +96,10 @@ def test_offsets_in_code_points_and_utf16_with_emoji():
     text = "😀🎉 民生銀行 APR 👍🏽 APR"
     u16 = Utf16Index(text)
     encoded = text.encode("utf-16-le")
-    for s in m.find(text):
-        assert text[s.start : s.end] in ("民生銀行", "APR")
-        a, b = u16(s.start), u16(s.end)
-        assert encoded[2 * a : 2 * b].decode("utf-16-le") == text[s.start : s.end]
+    for s, e, _ in m.find(text):
+        assert text[s:e] in ("民生銀行", "APR")
+        a, b = u16(s), u16(e)
+        assert encoded[2 * a : 2 * b].decode("utf-16-le") == text[s:e]
     assert len(m.find(text)) == 3
 
 
@@ -124,7 +124,7 @@ def test_query_matching_finds_search_only_aliases():
     e = make_entry("1", "贷款审查委员会", [Surface("贷款审查委员会"), Surface("贷审会", highlight=False)])
     m = Matcher([e])
     assert m.find("贷审会") == []
-    assert [s.entry for s in m.find_in_query("什么是贷审会")] == [0]
+    assert [i for _, _, i in m.find_in_query("什么是贷审会")] == [0]
 
 
 def test_empty_and_no_terms():
