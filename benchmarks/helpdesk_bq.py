@@ -1,11 +1,11 @@
 """BQ (WeBank customer questions, Simplified Chinese) framed as FAQ matching.
 
-Framing: take the first N pairs of a split. Every ``sentence2`` becomes an FAQ question (the positives'
-and the negatives', so hard distractors are in the desk). Each ``sentence1`` of a *positive* pair is
-asked; top-1 is right when it is its paired ``sentence2`` (or an identical text). Also reported: pair classification (same
-intent or not) at a threshold on the matcher's fused score chosen on the validation split, and the cosine
-Spearman that C-MTEB reports. Only the first N pairs are used because embedding all 40,000 sentences with the
-CPU model takes long; N is printed.
+Framing: take the first N pairs of a split. Every ``sentence2`` becomes an FAQ question (the
+positives' and the negatives', so hard distractors are in the desk). Each ``sentence1`` of a positive
+pair is asked; top-1 is right when it is its paired ``sentence2``. Also reported: pair classification
+(same intent or not) at a threshold on the matcher's fused score chosen on the validation split, and the
+cosine Spearman that C-MTEB reports. Only the first N pairs are used because embedding all 40,000
+sentences with the CPU model takes long; N is printed.
 
     .venv/bin/python benchmarks/helpdesk_bq.py [--pairs 2000]
 """

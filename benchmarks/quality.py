@@ -203,7 +203,7 @@ def tune(
         m = evaluate(fuse_run(lists, pk2id, "bm25"), qrels)
         result["title_boost"][tb] = m
         log.info(
-            "tune %s title_boost=%.1f: nDCG@10 %.4f R@100 %.4f", spec.key, tb, m["nDCG@10"], m["Recall@100"]
+            "tune %s title_boost=%.2f: nDCG@10 %.4f R@100 %.4f", spec.key, tb, m["nDCG@10"], m["Recall@100"]
         )
     best_tb = max(result["title_boost"], key=lambda t: result["title_boost"][t]["nDCG@10"])
     result["best_title_boost"] = best_tb

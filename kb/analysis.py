@@ -133,17 +133,35 @@ def normalize_with_map(text: str) -> tuple[str, list[int]]:
     return folded, offsets
 
 
+@lru_cache(maxsize=1)
+def _base_jieba():
+    """jieba's main dictionary, loaded once per process (the slow part: ~1 s)."""
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)  # its start-up chatter would pollute CLI output
+    tk = jieba.Tokenizer()
+    tk.initialize()
+    return tk
+
+
+def _new_jieba():
+    """A tokenizer with its own copy of the dictionary, so user words stay per analyzer."""
+    import jieba
+
+    base = _base_jieba()
+    tk = jieba.Tokenizer()
+    tk.FREQ, tk.total = dict(base.FREQ), base.total
+    tk.initialized = True
+    return tk
+
+
 class Analyzer:
     """Turns text into index terms; accepts a user dictionary for Chinese segmentation."""
 
     def __init__(self, stem: bool = True, user_words: Iterable[str] = ()) -> None:
-        import logging
-
-        import jieba
-
-        jieba.setLogLevel(logging.WARNING)  # its start-up chatter would pollute CLI output
-        self._jieba = jieba.Tokenizer()
-        self._jieba.initialize()
+        self._jieba = _new_jieba()
         self._lock = threading.Lock()
         self._stemmer = None
         if stem:

@@ -31,11 +31,9 @@ def build_services(settings: Settings, kb: KnowledgeBase | None = None) -> Servi
 
 
 def _wire_features(services: Services) -> None:
-    """Attach optional features; each is wired here so that features never import each other."""
-    try:
-        from search_api.wiring import wire_features
-    except ImportError:
-        return
+    """Attach the features; each is wired here so that features never import each other."""
+    from search_api.wiring import wire_features
+
     wire_features(services)
 
 
@@ -104,9 +102,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 
 def _include_feature_routes(app: FastAPI) -> None:
-    try:
-        from search_api.wiring import feature_routers
-    except ImportError:
-        return
+    from search_api.wiring import feature_routers
+
     for r in feature_routers():
         app.include_router(r)

@@ -176,12 +176,10 @@ def token_create(
 
 
 def _add_feature_clis() -> None:
-    for mod, name in (("search_api.cli_glossary", "glossary"), ("search_api.cli_helpdesk", "helpdesk")):
-        try:
-            sub = __import__(mod, fromlist=["app"]).app
-        except ImportError:
-            continue
-        app.add_typer(sub, name=name)
+    from search_api import cli_glossary, cli_helpdesk
+
+    app.add_typer(cli_glossary.app, name="glossary", help="Glossary terms: add, import, highlight, suggest.")
+    app.add_typer(cli_helpdesk.app, name="helpdesk", help="Helpdesk desks, FAQs, asking, calibration, tickets.")
 
 
 _add_feature_clis()

@@ -124,7 +124,7 @@ class _Layer:
     ln1: tuple[np.ndarray, np.ndarray]
     wi: np.ndarray
     bi: np.ndarray
-    wf: np.ndarray
+    wf: np.ndarray  # pre-scaled by 1/2, see _gelu2_inplace
     bf: np.ndarray
     ln2: tuple[np.ndarray, np.ndarray]
 
@@ -192,9 +192,9 @@ class _Weights:
         c = self.cfg
         dtype, n, off = self._tensors["emb.word"]
         # The 250k-row word table stays 4-bit (54 MB instead of 384 MB); rows are dequantised on use.
-        self.word_q4 = data[off : off + (n // QK) * _BLOCK_BYTES].reshape(
-            c.vocab, c.hidden // QK, _BLOCK_BYTES
-        )
+        # (a copy, so the 72 MB file image is freed after load)
+        word = data[off : off + (n // QK) * _BLOCK_BYTES]
+        self.word_q4 = word.reshape(c.vocab, c.hidden // QK, _BLOCK_BYTES).copy()
         self.pos = self._f32(data, "emb.pos").reshape(-1, c.hidden)
         self.type0 = self._f32(data, "emb.type")[: c.hidden]
         self.emb_ln = (self._f32(data, "emb.ln.w"), self._f32(data, "emb.ln.b"))
@@ -220,7 +220,7 @@ class _Weights:
             ln1=(f("aln.w"), f("aln.b")),
             wi=q("fi.w", c.ffn),
             bi=f("fi.b"),
-            wf=q("fo.w", c.hidden),
+            wf=q("fo.w", c.hidden) * np.float32(0.5),
             bf=f("fo.b"),
             ln2=(f("oln.w"), f("oln.b")),
         )
@@ -245,33 +245,28 @@ def _layernorm(x: np.ndarray, wb: tuple[np.ndarray, np.ndarray], eps: float) -> 
     return x
 
 
-# Coefficients of erf(x) ~ x * P(x^2) / Q(x^2) on [-4, 4] (Eigen's float erf, ~2 ulp in float32).
-_ERF_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
-          -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02)  # fmt: skip
-_ERF_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
-          -7.37332916720468e-03, -1.42647390514189e-02)  # fmt: skip
+# GELU(x) = x * Phi(x) with Phi(x) ~ (1 + tanh(x * (C0 + C1 x^2 + C2 x^4))) / 2: the classic tanh form
+# with one more term, fitted to the exact erf GELU (max abs error 2.6e-5 on all reals, 18x smaller
+# than the classic 0.044715 formula). It costs a dozen cheap vector passes where a rational erf
+# approximation costs thirty, which made it ~40% of the FFN time. The polynomial only holds
+# on |x| <= 7, where tanh has long saturated, so its input is clamped there.
+_GELU_C = (0.7975031978876013, 0.037010564917432806, -0.00035250187596891906)
+_GELU_CLAMP = 7.0
 
 
-def _gelu_inplace(x: np.ndarray) -> None:
-    """Exact (erf) GELU, in place: x * 0.5 * (1 + erf(x / sqrt 2))."""
-    z = x * np.float32(1.0 / math.sqrt(2.0))
-    np.clip(z, -4.0, 4.0, out=z)
-    z2 = z * z
-    p = z2 * np.float32(_ERF_P[0])
-    p += np.float32(_ERF_P[1])
-    for c in _ERF_P[2:]:
-        p *= z2
-        p += np.float32(c)
-    p *= z
-    q = z2 * np.float32(_ERF_Q[0])
-    q += np.float32(_ERF_Q[1])
-    for c in _ERF_Q[2:]:
-        q *= z2
-        q += np.float32(c)
-    p /= q
-    p += 1.0
-    p *= 0.5
-    x *= p
+def _gelu2_inplace(x: np.ndarray) -> None:
+    """2 * GELU(x), in place (the 1/2 is folded into the next layer's weights)."""
+    t = np.minimum(x, np.float32(_GELU_CLAMP))
+    np.maximum(t, np.float32(-_GELU_CLAMP), out=t)
+    u = t * t
+    v = u * np.float32(_GELU_C[2])
+    v += np.float32(_GELU_C[1])
+    v *= u
+    v += np.float32(_GELU_C[0])
+    v *= t
+    np.tanh(v, out=v)
+    v += np.float32(1.0)
+    x *= v
 
 
 def _ffn(x: np.ndarray, ly: _Layer) -> np.ndarray:
@@ -281,7 +276,7 @@ def _ffn(x: np.ndarray, ly: _Layer) -> np.ndarray:
         xb = x[a : a + _FFN_ROWS]
         hmid = xb @ ly.wi
         hmid += ly.bi
-        _gelu_inplace(hmid)
+        _gelu2_inplace(hmid)
         fb = np.matmul(hmid, ly.wf, out=out[a : a + _FFN_ROWS])
         fb += ly.bf
         fb += xb
