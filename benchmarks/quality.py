@@ -74,6 +74,28 @@ class BigramOnlyAnalyzer(Analyzer):
         return [run[i : i + 2] for i in range(len(run) - 1)]
 
 
+# Chinese question and pronoun words (a generic list, not derived from the benchmark queries).
+_ZH_QUESTION_TEXT = (
+    "什么 怎么 怎么办 怎样 怎么样 如何 为什么 为何 是否 能否 可否 可以 能 会 吗 呢 吧 哪 哪些 哪里 "
+    "哪个 谁 多少 几 请问 请 我 我们 你 你们 他 她 他们 它 该 应该 要 需要 想 有 没有 还 又 这 那 "
+    "这个 那个 这样 那样"
+)
+ZH_QUESTION_WORDS = frozenset(_ZH_QUESTION_TEXT.split())
+
+
+def with_query_stopwords(analyzer: Analyzer) -> Analyzer:
+    """Prototype (query side only, index unchanged): drop Chinese question words from query terms."""
+    base = analyzer.query_terms
+
+    def query_terms(text: str) -> list[str]:
+        terms = base(text)
+        kept = [t for t in terms if t not in ZH_QUESTION_WORDS]
+        return kept or terms
+
+    analyzer.query_terms = query_terms  # type: ignore[method-assign]
+    return analyzer
+
+
 ANALYZERS: dict[str, type[Analyzer] | None] = {
     "jieba": None,
     "jieba+bigram": BigramAnalyzer,
@@ -259,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         default="jieba",
         help="prototype analyzers (subclasses in this script), measured on a separate KB",
     )
+    ap.add_argument(
+        "--query-stopwords", action="store_true", help="prototype: drop question words in queries"
+    )
     ap.add_argument("--title-boost", type=float, default=None)
     ap.add_argument("--rrf-k", type=int, default=None)
     ap.add_argument("--bm25-weight", type=float, default=None)
@@ -271,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     modes = [m for m in args.modes.split(",") if m]
     embed = any(m != "bm25" for m in modes)
     kb, kb_name = open_kb(args.dataset, args.subset, embed, args.analyzer)
+    if args.query_stopwords:
+        with_query_stopwords(kb.analyzer)
     if args.title_boost is not None:
         kb.bm25.title_boost = args.title_boost
     if args.rrf_k is not None:
@@ -291,8 +318,10 @@ def main(argv: list[str] | None = None) -> int:
             present = set(doc_ids_by_pk(kb).values())
             qrels = {q: r for q, r in qrels.items() if set(r) <= present}
         res = tune(kb, spec, qrels, queries, with_vectors=embed)
-        res.update(kb=kb_name, documents=n_docs, analyzer=args.analyzer)
-        (out_dir / f"tune-{kb_name}.json").write_text(json.dumps(res, indent=1, default=str))
+        res.update(kb=kb_name, documents=n_docs, analyzer=args.analyzer, query_stopwords=args.query_stopwords)
+        (out_dir / f"tune-{kb_name}{'-qstop' if args.query_stopwords else ''}.json").write_text(
+            json.dumps(res, indent=1, default=str)
+        )
         print(json.dumps(res, indent=1, default=str))
         return 0
 
@@ -326,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
                 "rrf_k": kb.settings.rrf_k,
                 "bm25_weight": kb.settings.hybrid_bm25_weight,
                 "analyzer": args.analyzer,
+                "query_stopwords": args.query_stopwords,
                 "documents": n_docs,
                 "queries": len(qids),
                 "split": split,

@@ -5,9 +5,9 @@ and swaps a single reference, so readers never lock and never see a half-built a
 
 Rules: matching is case- and width-insensitive and Traditional/Simplified-insensitive (see
 :mod:`glossary.normalize`); a key that starts (ends) with a Latin letter or digit only matches where the text
-has no letter or digit just before (after) it, so "APR" does not match inside "APRIL"; CJK keys match
-anywhere;
-among overlapping candidates the leftmost wins, then the longest ("民生银行" over "银行").
+has no letter or digit just before (after) it, so "APR" does not match inside "APRIL" (enforced inside the
+automaton, see :mod:`glossary.boundaries`); CJK keys match anywhere; among overlapping candidates the
+leftmost wins, then the longest ("民生银行" over "银行").
 """
 
 from __future__ import annotations
@@ -21,7 +21,13 @@ from typing import NamedTuple
 
 import ahocorasick
 
+from glossary.boundaries import mark_many, mark_words
 from glossary.normalize import Folder, OffsetMap, normalize_term
+
+try:  # optional: leftmost-longest matching in native code (several times faster than Python resolution)
+    import ahocorasick_rs
+except ImportError:  # pragma: no cover - depends on the environment
+    ahocorasick_rs = None
 
 _ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _CJK_RE = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff]")
@@ -46,10 +52,9 @@ class Surface:
 
 
 class Key(NamedTuple):
-    """A prepared surface: normalised and title-cased forms, boundary needs, flags."""
+    """A prepared surface: normalised form, boundary needs, flags."""
 
     norm: str
-    titled: str
     left: bool
     right: bool
     highlight: bool
@@ -95,10 +100,10 @@ def prepare_keys(surfaces: Iterable[Surface], inflect: bool = True) -> tuple[Key
             continue
         seen.add(norm)
         left, right = is_word_char(norm[0]), is_word_char(norm[-1])
-        out.append(Key(norm, title_case(norm), left, right, s.highlight, s.highlight or s.search, True))
+        out.append(Key(norm, left, right, s.highlight, s.highlight or s.search, True))
         if inflect and right:
             for v in inflections(norm):
-                out.append(Key(v, title_case(v), left, right, s.highlight, s.highlight or s.search, False))
+                out.append(Key(v, left, right, s.highlight, s.highlight or s.search, False))
     return tuple(out)
 
 
@@ -119,14 +124,24 @@ _Value = tuple  # (key length, left boundary, right boundary, global entry or -1
 
 
 class Matcher:
-    """Finds glossary surfaces in text; build once, share between threads."""
+    """Finds glossary surfaces in text; build once, share between threads.
 
-    def __init__(self, entries: Sequence[MatchEntry]) -> None:
+    Two automata over word-marked keys (see :mod:`glossary.boundaries`): with ``ahocorasick_rs`` installed, a
+    leftmost-longest one over the global keys answers unscoped requests entirely in native code; the
+    pyahocorasick one (all keys, overlapping matches resolved in Python) answers scoped requests, and every
+    request when ``ahocorasick_rs`` is missing or ``fast=False``.
+    """
+
+    def __init__(self, entries: Sequence[MatchEntry], fast: bool = True) -> None:
         self.entries = list(entries)
         with _gc_paused():
             first, multi = self._collect()
             self.query_keys: dict[str, _Value] = {}
-            self._automaton = self._build(first, multi)
+            norms, values = self._values(first, multi)
+            marked = mark_many(norms)
+            self._scoped = any(v[4] for v in values)
+            self._fast, self._fast_ids = (None, []) if not fast else _fast_automaton(marked, values)
+            self._automaton = None if self._fast and not self._scoped else _exact_automaton(marked, values)
         self.folder = Folder(set("".join(self.query_keys)))
         self._query_max = max(map(len, self.query_keys), default=0)
 
@@ -143,8 +158,10 @@ class Matcher:
                     multi.setdefault(k.norm, [first[k.norm]]).append(item)
         return first, multi
 
-    def _build(self, first: dict, multi: dict) -> ahocorasick.Automaton | None:
-        a = ahocorasick.Automaton()
+    def _values(self, first: dict, multi: dict) -> tuple[list[str], list[_Value]]:
+        """Highlight keys and their values (also fills :attr:`query_keys`)."""
+        norms: list[str] = []
+        values: list[_Value] = []
         for norm, (k, idx) in first.items():
             if norm in multi:
                 hl, q = self._merge(k, multi[norm])
@@ -157,13 +174,11 @@ class Matcher:
                 )
                 hl, q = (v if k.highlight else None), (v if k.query else None)
             if hl is not None:
-                a.add_word(k.titled, hl)
+                norms.append(norm)
+                values.append(hl)
             if q is not None:
                 self.query_keys[norm] = q
-        if len(a) == 0:
-            return None
-        a.make_automaton()
-        return a
+        return norms, values
 
     def _merge(self, k: Key, items: list[tuple[Key, int]]) -> tuple[_Value | None, _Value | None]:
         """Values of a key shared by several entries: exact surfaces win over inflected variants."""
@@ -187,38 +202,30 @@ class Matcher:
         ``scope``: None matches global entries only; a set of library names adds entries scoped to them
         (a scoped entry wins over a global one with the same surface).
         """
-        if self._automaton is None or not text:
+        if not text or (self._fast is None and self._automaton is None):
             return []
         norm, omap = self.folder.normalize(text)
-        scope_set = frozenset(scope) if scope is not None else None
-        cands = self._candidates(title_case(norm), scope_set)
-        return _map_back(_leftmost_longest(cands), omap, len(norm))
+        marked = mark_words(norm)
+        if self._fast is not None and (scope is None or not self._scoped):
+            ids = self._fast_ids
+            spans = [(s, e, ids[i]) for i, s, e in self._fast.find_matches_as_indexes(marked)]
+        else:
+            spans = self._find_exact(marked, frozenset(scope) if scope is not None else None)
+        return _map_back(spans, omap, len(norm))
 
-    def _candidates(self, norm: str, scope: frozenset[str] | None) -> list[tuple[int, int, int]]:
-        """(start, -end, entry) of every key occurrence that respects word boundaries and scope.
-
-        ``norm`` is title-cased, so a word character before a Latin key can only be an uncased one (a digit).
-        """
+    def _find_exact(self, marked: str, scope: frozenset[str] | None) -> list[Span]:
+        """Every key occurrence (pyahocorasick), filtered by scope, then leftmost-longest in Python."""
+        if self._automaton is None:
+            return []
         out: list[tuple[int, int, int]] = []
         append = out.append
-        n = len(norm)
-        word = _ASCII_WORD
-        # Hot loop: locals and tuple unpacking only (attribute lookups cost more than the checks).
-        for last, (length, left, right, glob, scoped) in self._automaton.iter(norm):  # type: ignore[union-attr]
-            start = last - length + 1
-            if left and start:
-                c = norm[start - 1]
-                if c in word or (c > "\x7f" and is_word_char(c)):
-                    continue
-            if right and last + 1 < n:
-                c = norm[last + 1]
-                if c in word or (c > "\x7f" and is_word_char(c)):
-                    continue
+        # Hot loop: locals and tuple unpacking only (boundaries are already enforced by the marking).
+        for last, (length, _, _, glob, scoped) in self._automaton.iter(marked):
             if scoped and scope is not None:
                 glob = _pick(scoped, glob, scope)
             if glob >= 0:
-                append((start, -last - 1, glob))
-        return out
+                append((last - length + 1, -last - 1, glob))
+        return _leftmost_longest(out)
 
     def find_in_query(self, query: str) -> list[Span]:
         """Entries whose surfaces (highlight or search) occur in a short query, any scope."""
@@ -245,28 +252,26 @@ class Matcher:
         return ([glob] if glob >= 0 else []) + [i for _, i in scoped]
 
 
-def title_case(text: str) -> str:
-    """Word-initial letters upper-cased, the rest lower-cased (length-preserving).
-
-    Keys and text both go through this, so a key can only match where its first letter starts a word:
-    "rate" (key "Rate") never matches inside "corporate" (text "Corporate"). This prunes almost all
-    in-word candidates inside the C automaton instead of rejecting them one by one in Python.
-    """
-    t = text.title()
-    if len(t) == len(text):
-        return t
-    return _title_slow(text)
+def _fast_automaton(marked: list[str], values: list[_Value]) -> tuple[object | None, list[int]]:
+    """A leftmost-longest ``ahocorasick_rs`` automaton over the global keys, and the entry of each pattern."""
+    if ahocorasick_rs is None:
+        return None, []
+    pairs = [(m, v[3]) for m, v in zip(marked, values, strict=True) if v[3] >= 0]
+    if not pairs:
+        return None, []
+    kind = ahocorasick_rs.MatchKind.LeftmostLongest
+    return ahocorasick_rs.AhoCorasick([m for m, _ in pairs], matchkind=kind), [i for _, i in pairs]
 
 
-def _title_slow(text: str) -> str:
-    """Per-character title case for the rare text where ``str.title`` changes the length."""
-    out: list[str] = []
-    prev_cased = False
-    for c in text:
-        t = c.lower() if prev_cased else c.title()
-        out.append(t if len(t) == 1 else c)
-        prev_cased = c.lower() != c.upper()
-    return "".join(out)
+def _exact_automaton(marked: list[str], values: list[_Value]) -> ahocorasick.Automaton | None:
+    """A pyahocorasick automaton over every highlight key (any scope), reporting overlapping matches."""
+    if not marked:
+        return None
+    a = ahocorasick.Automaton()
+    for m, v in zip(marked, values, strict=True):
+        a.add_word(m, v)
+    a.make_automaton()
+    return a
 
 
 @contextmanager

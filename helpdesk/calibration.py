@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from helpdesk.matcher import FEATURES
+from helpdesk.matcher import FEATURES, VOTE_FEATURES
 
 # Used before a desk is calibrated: driven by the best cosine (e5 puts paraphrases around 0.9 and unrelated
 # questions below 0.85), nudged by lexical coverage and the margin over the runner-up.
 DEFAULT_MODEL = {
-    "features": list(FEATURES),
+    "features": list(FEATURES),  # the kNN-vote features are left to a fitted model
     "mean": [0.0] * len(FEATURES),
     "scale": [1.0] * len(FEATURES),
     "coef": [0.0, 6.0, 40.0, 0.0, 3.0, 0.5],
@@ -41,7 +41,7 @@ def predict(model: dict, feats: dict[str, float]) -> float:
 
 def fit(rows: Sequence[dict[str, float]], labels: Sequence[int], l2: float = 1.0) -> dict:
     """Fit a logistic model on feature dicts and 0/1 labels (features standardised first)."""
-    names = list(FEATURES)
+    names = list(FEATURES + VOTE_FEATURES)
     x = np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
     mean, scale = x.mean(axis=0), x.std(axis=0)

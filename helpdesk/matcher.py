@@ -1,10 +1,19 @@
-"""In-memory hybrid FAQ matcher of one desk: BM25 over analyzer tokens plus embedding kNN, aggregated per FAQ.
+"""In-memory hybrid FAQ matcher of one desk: embedding kNN over question variants, character n-gram TF-IDF and
+BM25, aggregated per FAQ with numpy (no Python loop over entries).
 
-Each FAQ contributes several *entries*: its question and variants (embedded as queries, since a user's
-question is matched symmetrically against them) and its answer (embedded as a passage). A query is scored
-against every entry, then entries are aggregated per FAQ (mean of the top-k question similarities, so an FAQ
-with many variants is not favoured merely for having one lucky neighbour), and vector and lexical evidence are
-fused. The result carries the features the confidence model needs.
+Each FAQ contributes *entries*: its question and variants (embedded as queries, since a user's question is
+matched symmetrically against them), and its answer (embedded as a passage, and split into lines for lexical
+matching). A query is scored against every entry in one matrix product:
+
+    entry score = cos(query, entry) - HUB_BETA * hub(entry) + LEX_WEIGHT * tfidf(query, entry)
+
+``hub(entry)`` is the mean cosine of the entry to its ``HUB_K`` nearest other entries of the desk (a
+CSLS-style hubness correction, computed once when the index is built): generic variants that sit close to
+everything stop winning every query. ``tfidf`` is the cosine of character 2-5-gram TF-IDF vectors of the normalised texts
+(Traditional Chinese folded to Simplified), which works for English and Chinese alike. Entries are then
+aggregated per FAQ as the mean of the top-k entry scores (so an FAQ with many variants is not favoured merely
+for having one lucky neighbour); the answer channel competes through a max. The result carries the features
+the confidence model needs.
 """
 
 from __future__ import annotations
@@ -16,13 +25,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kb.analysis import normalize
+
 Tokenize = Callable[[str], list[str]]
 
-# Fusion weights, chosen on BANKING77 train (cross-validated) and CLINC150 validation; see benchmarks.
-VEC_WEIGHT = 0.8
-TOP_K = 3  # question similarities averaged per FAQ
+# Chosen on BANKING77 train (10% held out) and CLINC150 validation; see benchmarks/results/helpdesk.md.
+TOP_K = 5  # entry scores averaged per FAQ
+HUB_K = 10  # neighbours in the hubness estimate of an entry
+HUB_BETA = 0.5  # weight of the hubness correction
+LEX_WEIGHT = 0.05  # weight of the character n-gram TF-IDF cosine in an entry score
 ANSWER_PENALTY = 0.04  # a query-to-answer cosine is worth slightly less than a query-to-question one
+VOTE_K = 10  # nearest entries in the kNN-vote features
 BM25_K1, BM25_B = 1.2, 0.75
+NGRAMS = (2, 5)
+HUB_BLOCK = 2048  # rows per block of the entry-by-entry similarity product
 
 
 @dataclass
@@ -55,6 +71,49 @@ class MatchResult:
     features: dict[str, float] = field(default_factory=dict)
 
 
+def char_ngrams(text: str, lo: int = NGRAMS[0], hi: int = NGRAMS[1]) -> list[str]:
+    """Character n-grams of each whitespace-separated word padded with spaces (scikit-learn's ``char_wb``)."""
+    out: list[str] = []
+    for word in normalize(text).split():
+        padded = f" {word} "
+        for n in range(lo, hi + 1):
+            out.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
+    return out
+
+
+class CharTfidf:
+    """Cosine of sublinear TF-IDF vectors over character n-grams, as postings scored with one ``bincount``."""
+
+    def __init__(self, docs: Sequence[str]) -> None:
+        self.n = len(docs)
+        counts = [Counter(char_ngrams(d)) for d in docs]
+        df = Counter(g for c in counts for g in c)
+        self.idf = {g: math.log((1 + self.n) / (1 + f)) + 1.0 for g, f in df.items()}
+        ids: dict[str, list[int]] = {}
+        wts: dict[str, list[float]] = {}
+        for i, c in enumerate(counts):
+            w = {g: (1 + math.log(tf)) * self.idf[g] for g, tf in c.items()}
+            norm = math.sqrt(sum(v * v for v in w.values())) or 1.0
+            for g, v in w.items():
+                ids.setdefault(g, []).append(i)
+                wts.setdefault(g, []).append(v / norm)
+        self.postings = {
+            g: (np.array(ids[g], dtype=np.int64), np.array(wts[g], dtype=np.float32)) for g in ids
+        }
+
+    def scores(self, text: str) -> np.ndarray:
+        """Cosine of ``text`` with every document (float32, length n)."""
+        c = Counter(g for g in char_ngrams(text) if g in self.postings)
+        if not c or not self.n:
+            return np.zeros(self.n, dtype=np.float32)
+        q = {g: (1 + math.log(tf)) * self.idf[g] for g, tf in c.items()}
+        norm = math.sqrt(sum(v * v for v in q.values())) or 1.0
+        parts = [self.postings[g] for g in q]
+        ids = np.concatenate([p[0] for p in parts])
+        w = np.concatenate([p[1] * (q[g] / norm) for g, p in zip(q, parts, strict=True)])
+        return np.bincount(ids, weights=w, minlength=self.n).astype(np.float32)
+
+
 class Bm25:
     """A small in-memory BM25 over token lists (enough for thousands of FAQ entries)."""
 
@@ -71,6 +130,7 @@ class Bm25:
             for t, p in postings.items()
         }
         self.doc_terms = [set(d) for d in docs]
+        self.norm = BM25_K1 * (1 - BM25_B + BM25_B * self.lengths / max(self.avgdl, 1e-6))
 
     def idf(self, term: str) -> float:
         """Robertson-Sparck Jones idf, floored at a small positive value."""
@@ -79,14 +139,15 @@ class Bm25:
 
     def scores(self, terms: list[str]) -> np.ndarray:
         """BM25 score of every document for the distinct ``terms``."""
-        out = np.zeros(self.n, dtype=np.float32)
-        norm = BM25_K1 * (1 - BM25_B + BM25_B * self.lengths / max(self.avgdl, 1e-6))
-        for t in dict.fromkeys(terms):
-            if t not in self.postings:
-                continue
-            ids, tf = self.postings[t]
-            out[ids] += self.idf(t) * tf * (BM25_K1 + 1) / (tf + norm[ids])
-        return out
+        uniq = [t for t in dict.fromkeys(terms) if t in self.postings]
+        if not uniq:
+            return np.zeros(self.n, dtype=np.float32)
+        ids = np.concatenate([self.postings[t][0] for t in uniq])
+        parts = []
+        for t in uniq:
+            i, tf = self.postings[t]
+            parts.append(self.idf(t) * tf * (BM25_K1 + 1) / (tf + self.norm[i]))
+        return np.bincount(ids, weights=np.concatenate(parts), minlength=self.n).astype(np.float32)
 
     def coverage(self, terms: list[str], doc: int) -> float:
         """Idf-weighted share of the query terms that occur in document ``doc`` (1.0 = all of them)."""
@@ -96,6 +157,31 @@ class Bm25:
         weights = [self.idf(t) for t in uniq]
         hit = sum(w for t, w in zip(uniq, weights, strict=True) if t in self.doc_terms[doc])
         return hit / sum(weights)
+
+
+def hubness(vecs: np.ndarray, k: int = HUB_K) -> np.ndarray:
+    """Mean cosine of each row to its ``k`` nearest other rows (0 when there are too few rows)."""
+    n = len(vecs)
+    k = min(k, n - 1)
+    if k < 1:
+        return np.zeros(n, dtype=np.float32)
+    out = np.empty(n, dtype=np.float32)
+    for lo in range(0, n, HUB_BLOCK):
+        sims = vecs[lo : lo + HUB_BLOCK] @ vecs.T
+        sims[np.arange(len(sims)), np.arange(lo, lo + len(sims))] = -np.inf
+        out[lo : lo + len(sims)] = np.partition(sims, n - k, axis=1)[:, n - k :].mean(axis=1)
+    return out
+
+
+def _per_group_max(
+    values: np.ndarray, starts: np.ndarray, owner: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Max of each contiguous group and the index achieving it."""
+    best = np.maximum.reduceat(values, starts)
+    hit = np.flatnonzero(values == best[owner])
+    arg = np.full(len(starts), -1, dtype=np.int64)
+    arg[owner[hit[::-1]]] = hit[::-1]  # reversed: the first index of a tie wins
+    return best, arg
 
 
 class FaqIndex:
@@ -108,99 +194,134 @@ class FaqIndex:
         question_vecs: np.ndarray | None,
         answer_vecs: np.ndarray | None,
         top_k: int = TOP_K,
-        vec_weight: float = VEC_WEIGHT,
+        hub_beta: float = HUB_BETA,
+        lex_weight: float = LEX_WEIGHT,
+        hub_k: int = HUB_K,
     ) -> None:
-        self.top_k = top_k
-        self.vec_weight = vec_weight
-        self.faqs = list(faqs)
+        self.top_k, self.hub_beta, self.lex_weight = top_k, hub_beta, lex_weight
+        self.faqs = [f if f.questions else FaqText(f.faq_id, [f.faq_id], f.answer) for f in faqs]
         self.tokenize = tokenize
-        self.owner: list[int] = []  # entry -> FAQ position
-        texts: list[str] = []
-        for pos, f in enumerate(self.faqs):
-            for q in f.questions:
-                self.owner.append(pos)
-                texts.append(q)
-        self.entry_text = texts
-        self.owner_arr = np.array(self.owner, dtype=np.int64)
-        self.bm25_q = Bm25([tokenize(t) for t in texts])
+        self.entry_text = [q for f in self.faqs for q in f.questions]
+        self.owner = np.repeat(np.arange(len(self.faqs)), [len(f.questions) for f in self.faqs])
+        self.starts = np.searchsorted(self.owner, np.arange(len(self.faqs)))
+        self.bm25_q = Bm25([tokenize(t) for t in self.entry_text])
         self.bm25_a = Bm25([tokenize(f.answer) for f in self.faqs])
-        self.qvecs = question_vecs
-        self.avecs = answer_vecs
+        self.tfidf_q = CharTfidf(self.entry_text) if lex_weight else None
+        self.tfidf_a = CharTfidf([f.answer for f in self.faqs]) if lex_weight else None
+        ok = question_vecs is not None and len(question_vecs) == len(self.entry_text) and len(self.entry_text)
+        self.qvecs = np.ascontiguousarray(question_vecs, dtype=np.float32) if ok else None
+        self.avecs = answer_vecs if ok and answer_vecs is not None else None
+        self.hub = hubness(self.qvecs, hub_k) if self.qvecs is not None and hub_beta else None
 
     def __len__(self) -> int:
         return len(self.faqs)
 
-    def _per_faq_max(self, entry_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Max entry score per FAQ and the entry achieving it."""
+    def _topk_mean(self, scores: np.ndarray) -> np.ndarray:
+        """Mean of the top-k entry scores of each FAQ (fewer if it has fewer), vectorised."""
+        if self.top_k <= 1:
+            return np.maximum.reduceat(scores, self.starts)
+        span = float(scores.max() - scores.min()) + 1.0
+        order = np.argsort(self.owner * span - scores.astype(np.float64), kind="stable")
+        rank = np.arange(len(order)) - self.starts[self.owner]  # owner is sorted, so order keeps groups
+        keep = order[rank < self.top_k]
         n = len(self.faqs)
-        best = np.full(n, -np.inf, dtype=np.float32)
-        np.maximum.at(best, self.owner_arr, entry_scores)
-        arg = np.full(n, -1, dtype=np.int64)
-        order = np.argsort(entry_scores)  # ascending: the last write per FAQ is its maximum
-        arg[self.owner_arr[order]] = order
-        return best, arg
+        total = np.bincount(self.owner[keep], weights=scores[keep], minlength=n)
+        count = np.bincount(self.owner[keep], minlength=n)
+        return (total / np.maximum(count, 1)).astype(np.float32)
 
-    def _topk_mean(self, sims: np.ndarray) -> np.ndarray:
-        """Mean of the top-k similarities of each FAQ's questions (fewer if it has fewer)."""
-        n = len(self.faqs)
-        order = np.lexsort((-sims, self.owner_arr))  # grouped by FAQ, best first within a group
-        owners = self.owner_arr[order]
-        starts = np.searchsorted(owners, np.arange(n))
-        rank = np.arange(len(order)) - starts[owners]
-        keep = rank < self.top_k
-        total = np.zeros(n, dtype=np.float32)
-        count = np.zeros(n, dtype=np.float32)
-        np.add.at(total, owners[keep], sims[order][keep])
-        np.add.at(count, owners[keep], 1.0)
-        return total / np.maximum(count, 1.0)
+    def _entry_scores(self, query: str, qvec: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(fused entry scores, raw entry cosines, answer-channel scores per FAQ)."""
+        n_e, n = len(self.entry_text), len(self.faqs)
+        lex_q = self.tfidf_q.scores(query) if self.tfidf_q else np.zeros(n_e, np.float32)
+        lex_a = self.tfidf_a.scores(query) if self.tfidf_a else np.zeros(n, np.float32)
+        cos = self.qvecs @ qvec
+        fused = cos + self.lex_weight * lex_q
+        if self.hub is not None:
+            fused = fused - self.hub_beta * self.hub
+        if self.avecs is not None:
+            cos_a = self.avecs @ qvec
+            ans = cos_a - ANSWER_PENALTY + self.lex_weight * lex_a
+            if self.hub is not None:
+                ans = ans - self.hub_beta * float(np.median(self.hub))
+        else:
+            cos_a = np.zeros(n, np.float32)
+            ans = np.full(n, -np.inf, np.float32)
+        return fused, cos, np.stack([ans, cos_a])
 
     def match(self, query: str, qvec: np.ndarray | None, limit: int = 5) -> MatchResult:
         """Rank the FAQs for ``query`` (``qvec``: its unit query embedding, None when embeddings are off)."""
         if not self.faqs:
             return MatchResult([], empty_features())
         terms = self.tokenize(query)
-        bq = self.bm25_q.scores(terms)
-        bq_faq, bq_arg = self._per_faq_max(bq)
-        ba = self.bm25_a.scores(terms)
-        lex = np.maximum(bq_faq, 0.5 * ba)
-        lex_norm = lex / lex.max() if lex.max() > 0 else lex
-        use_vec = qvec is not None and self.qvecs is not None and len(self.qvecs) == len(self.owner)
+        bq_faq, bq_arg = _per_group_max(self.bm25_q.scores(terms), self.starts, self.owner)
+        lex = np.maximum(bq_faq, 0.5 * self.bm25_a.scores(terms))
+        use_vec = qvec is not None and self.qvecs is not None
         if use_vec:
-            sims = self.qvecs @ qvec
-            cos_q = self._topk_mean(sims)
-            cos_max, cos_arg = self._per_faq_max(sims)
-            cos_a = self.avecs @ qvec if self.avecs is not None else np.zeros(len(self.faqs), np.float32)
-            vec = np.maximum(cos_q, cos_a - ANSWER_PENALTY)
-            score = self.vec_weight * vec + (1 - self.vec_weight) * lex_norm
+            fused, cos, (ans, cos_a) = self._entry_scores(query, np.asarray(qvec, dtype=np.float32))
+            score = np.maximum(self._topk_mean(fused), ans)
+            cos_max, cos_arg = _per_group_max(cos, self.starts, self.owner)
         else:
-            cos_q = cos_max = cos_a = np.zeros(len(self.faqs), np.float32)
+            score = lex / lex.max() if lex.max() > 0 else lex
+            cos = cos_max = cos_a = np.zeros(len(self.faqs), np.float32)
             cos_arg = bq_arg
-            score = lex_norm
-        top = np.argsort(-score, kind="stable")[: max(limit, 2)]
-        cands = []
-        for pos in top:
-            entry = int(cos_arg[pos]) if use_vec else int(bq_arg[pos])
-            cands.append(
-                Candidate(
-                    faq_id=self.faqs[pos].faq_id,
-                    score=float(score[pos]),
-                    cos_q=float(cos_max[pos]),
-                    cos_a=float(cos_a[pos]),
-                    bm25=float(lex[pos]),
-                    coverage=self.bm25_q.coverage(terms, int(bq_arg[pos])) if bq_arg[pos] >= 0 else 0.0,
-                    best_question=self.entry_text[entry] if entry >= 0 else self.faqs[pos].questions[0],
-                )
-            )
-        feats = features(cands, agree=bool(use_vec and int(np.argmax(cos_q)) == int(np.argmax(lex))))
+        top = _top(score, max(limit, 2))
+        cands = [self._candidate(int(p), score, cos_max, cos_a, lex, cos_arg, bq_arg, terms) for p in top]
+        feats = features(cands, agree=bool(use_vec and int(top[0]) == int(np.argmax(lex))))
+        if use_vec:
+            feats.update(self._vote_features(cos, int(top[0])))
         return MatchResult(cands[:limit], feats)
+
+    def _candidate(
+        self,
+        pos: int,
+        score: np.ndarray,
+        cos_max: np.ndarray,
+        cos_a: np.ndarray,
+        lex: np.ndarray,
+        cos_arg: np.ndarray,
+        bq_arg: np.ndarray,
+        terms: list[str],
+    ) -> Candidate:
+        entry = int(cos_arg[pos])
+        return Candidate(
+            faq_id=self.faqs[pos].faq_id,
+            score=float(score[pos]),
+            cos_q=float(cos_max[pos]),
+            cos_a=float(cos_a[pos]),
+            bm25=float(lex[pos]),
+            coverage=self.bm25_q.coverage(terms, int(bq_arg[pos])) if bq_arg[pos] >= 0 else 0.0,
+            best_question=self.entry_text[entry] if entry >= 0 else self.faqs[pos].questions[0],
+        )
+
+    def _vote_features(self, cos: np.ndarray, top: int) -> dict[str, float]:
+        """kNN-vote features: share of the nearest entries owned by the top FAQ, vote entropy, mean cosine."""
+        k = min(VOTE_K, len(cos))
+        near = np.argpartition(-cos, k - 1)[:k]
+        owners = self.owner[near]
+        _, counts = np.unique(owners, return_counts=True)
+        p = counts / k
+        return {
+            "vote_share": float(np.mean(owners == top)),
+            "vote_entropy": float(-(p * np.log(p)).sum()),
+            "cos_knn": float(cos[near].mean()),
+        }
+
+
+def _top(score: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest scores, best first (ties by position)."""
+    if len(score) > 4 * k:
+        part = np.argpartition(-score, k - 1)[:k]
+        return part[np.lexsort((part, -score[part]))]
+    return np.argsort(-score, kind="stable")[:k]
 
 
 FEATURES = ("score", "margin", "cos", "cos_margin", "coverage", "agree")
+VOTE_FEATURES = ("vote_share", "vote_entropy", "cos_knn")
 
 
 def empty_features() -> dict[str, float]:
     """Features of a query against an empty desk (nothing can be answered)."""
-    return dict.fromkeys(FEATURES, 0.0)
+    return dict.fromkeys(FEATURES + VOTE_FEATURES, 0.0)
 
 
 def features(cands: list[Candidate], agree: bool) -> dict[str, float]:
@@ -216,4 +337,5 @@ def features(cands: list[Candidate], agree: bool) -> dict[str, float]:
         "cos_margin": c1.cos_q - (c2.cos_q if c2 else 0.0),
         "coverage": c1.coverage,
         "agree": 1.0 if agree else 0.0,
+        **dict.fromkeys(VOTE_FEATURES, 0.0),
     }

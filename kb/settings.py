@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     rrf_k: int = 60
     hybrid_bm25_weight: float = 0.5
     exact_vector_limit: int = 200_000
-    title_boost: float = 2.0
+    # Chosen on SciFact and STARD train splits (BENCHMARKS.md): titles help, but a strong boost hurts.
+    title_boost: float = 0.25
     index_backend: Literal["embedded", "elasticsearch"] = "embedded"
     es_url: str | None = None
     es_index_prefix: str = "kb"
