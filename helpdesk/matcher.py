@@ -9,8 +9,8 @@ matching). A query is scored against every entry in one matrix product:
 
 ``hub(entry)`` is the mean cosine of the entry to its ``HUB_K`` nearest other entries of the desk (a
 CSLS-style hubness correction, computed once when the index is built): generic variants that sit close to
-everything stop winning every query. ``tfidf`` is the cosine of character 2-5-gram TF-IDF vectors of the normalised texts
-(Traditional Chinese folded to Simplified), which works for English and Chinese alike. Entries are then
+everything stop winning every query. ``tfidf`` is the cosine of character 2-5-gram TF-IDF vectors of the
+normalised texts (Traditional Chinese folded to Simplified), which works for English and Chinese alike. Entries are then
 aggregated per FAQ as the mean of the top-k entry scores (so an FAQ with many variants is not favoured merely
 for having one lucky neighbour); the answer channel competes through a max. The result carries the features
 the confidence model needs.

@@ -199,16 +199,24 @@ class Store:
             raise NotFound(f"unknown library: {name!r}")
         return lid
 
-    def libraries(self) -> list[dict]:
-        """All libraries with their document counts."""
+    def libraries(self, principals: list[str] | None = None) -> list[dict]:
+        """All libraries with the number of documents ``principals`` may read (None: all documents)."""
         with self.db.session() as s:
+            names = dict(s.execute(select(LibraryRow.id, LibraryRow.name)).all())
+            # Few distinct ACLs exist, so grouping by the ACL value keeps this cheap at any corpus size.
             rows = s.execute(
-                select(LibraryRow.name, func.count(DocumentRow.id))
-                .outerjoin(DocumentRow, DocumentRow.library_id == LibraryRow.id)
-                .group_by(LibraryRow.id)
-                .order_by(LibraryRow.name)
+                select(DocumentRow.library_id, DocumentRow.acl, func.count(DocumentRow.id)).group_by(
+                    DocumentRow.library_id, DocumentRow.acl
+                )
             ).all()
-        return [{"name": n, "documents": c} for n, c in rows]
+        counts = dict.fromkeys(names, 0)
+        allowed = set(principals) if principals is not None else None
+        for lid, acl, n in rows:
+            if allowed is None or allowed & set(acl or ["public"]):
+                counts[lid] += n
+        return sorted(
+            ({"name": names[i], "documents": c} for i, c in counts.items()), key=lambda d: d["name"]
+        )
 
     def library_names(self) -> set[str]:
         """Names of all libraries."""

@@ -179,7 +179,9 @@ def _add_feature_clis() -> None:
     from search_api import cli_glossary, cli_helpdesk
 
     app.add_typer(cli_glossary.app, name="glossary", help="Glossary terms: add, import, highlight, suggest.")
-    app.add_typer(cli_helpdesk.app, name="helpdesk", help="Helpdesk desks, FAQs, asking, calibration, tickets.")
+    app.add_typer(
+        cli_helpdesk.app, name="helpdesk", help="Helpdesk desks, FAQs, asking, calibration, tickets."
+    )
 
 
 _add_feature_clis()

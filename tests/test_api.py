@@ -110,6 +110,8 @@ def test_upsert_needs_admin_and_reports_bad_records(client, tokens) -> None:
 
 def test_libraries_listing(seeded, tokens) -> None:
     libs = seeded.get("/v1/libraries", headers=auth(tokens["bob"])).json()["libraries"]
+    assert {"name": "wiki", "documents": 2} in libs  # the forbidden document is not even counted
+    libs = seeded.get("/v1/libraries", headers=auth(tokens["alice"])).json()["libraries"]
     assert {"name": "wiki", "documents": 3} in libs
 
 

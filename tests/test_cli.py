@@ -16,7 +16,9 @@ from tests.conftest import CORPORA
 def kb_cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "KB_HOME": str(home), "KB_EMBEDDER": "none"}
     code = "from search_api.cli import main; main()"
-    proc = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=300
+    )
     if check:
         assert proc.returncode == 0, proc.stderr[-2000:]
     return proc
@@ -30,7 +32,9 @@ def home(tmp_path_factory) -> Path:
 
 
 def test_ingest_prints_summary_and_skips(tmp_path: Path) -> None:
-    out = kb_cli(tmp_path / "h", "ingest", str(CORPORA / "broken"), "--library", "junk", "--format", "markdown")
+    out = kb_cli(
+        tmp_path / "h", "ingest", str(CORPORA / "broken"), "--library", "junk", "--format", "markdown"
+    )
     assert "skipped=" in out.stdout.splitlines()[-1]
     assert "skipped:" in out.stderr
 

@@ -113,8 +113,8 @@ def search(body: SearchBody, services: Svc, principal: CurrentPrincipal) -> dict
 
 @router.get("/v1/libraries")
 def libraries(services: Svc, principal: CurrentPrincipal) -> dict:
-    """All libraries with document counts."""
-    return {"libraries": services.kb.store.libraries()}
+    """All libraries, with the number of documents the caller may read."""
+    return {"libraries": services.kb.store.libraries(principal.principals())}
 
 
 @router.get("/v1/documents/{library}/{doc_id:path}")
