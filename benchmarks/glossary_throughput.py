@@ -113,7 +113,8 @@ def main() -> None:
     import glossary.matcher as gm
 
     size = int(args.mb * 1e6)
-    backend = "ahocorasick_rs + pyahocorasick" if gm.ahocorasick_rs is not None else "pyahocorasick only"
+    fast = getattr(gm, "ahocorasick_rs", None) is not None
+    backend = "ahocorasick_rs + pyahocorasick" if fast else "pyahocorasick only"
     print(f"load average {os.getloadavg()}, {os.cpu_count()} CPUs; matcher backend: {backend}")
     print("| corpus | matcher | MB | CPU s | MB/s | matches |\n|---|---|---:|---:|---:|---:|")
     en = service()

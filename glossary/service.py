@@ -63,9 +63,9 @@ class _Snapshot:
         return [p[0] for p in pairs], [(p[1], p[2]) for p in pairs]
 
     @cached_property
-    def meta(self) -> list[tuple[str, str]]:
-        """(term id, term) per matcher entry, for building match dicts without lookups."""
-        return [(str(rid), self.records[rid].term) for rid in self.order]
+    def meta(self) -> tuple[list[str], list[str]]:
+        """Term ids and terms per matcher entry (two lists: one subscript each per match dict)."""
+        return [str(rid) for rid in self.order], [self.records[rid].term for rid in self.order]
 
     @cached_property
     def marks(self) -> dict[int, str]:
@@ -434,20 +434,20 @@ class GlossaryService:
 
     @staticmethod
     def _match_dicts(text: str, spans: Iterable[tuple[int, int, int]], snap: _Snapshot) -> list[dict]:
-        meta = snap.meta
+        ids, terms = snap.meta
         u16 = Utf16Index(text)
         if not u16.needed:  # no character outside the BMP: UTF-16 offsets equal code-point offsets
             return [
                 {
                     "start": s, "end": e, "start_utf16": s, "end_utf16": e,
-                    "term_id": meta[i][0], "term": meta[i][1], "surface": text[s:e],
+                    "term_id": ids[i], "term": terms[i], "surface": text[s:e],
                 }
                 for s, e, i in spans
             ]  # fmt: skip
         return [
             {
                 "start": s, "end": e, "start_utf16": u16(s), "end_utf16": u16(e),
-                "term_id": meta[i][0], "term": meta[i][1], "surface": text[s:e],
+                "term_id": ids[i], "term": terms[i], "surface": text[s:e],
             }
             for s, e, i in spans
         ]  # fmt: skip

@@ -10,10 +10,10 @@ matching). A query is scored against every entry in one matrix product:
 ``hub(entry)`` is the mean cosine of the entry to its ``HUB_K`` nearest other entries of the desk (a
 CSLS-style hubness correction, computed once when the index is built): generic variants that sit close to
 everything stop winning every query. ``tfidf`` is the cosine of character 2-5-gram TF-IDF vectors of the
-normalised texts (Traditional Chinese folded to Simplified), which works for English and Chinese alike. Entries are then
-aggregated per FAQ as the mean of the top-k entry scores (so an FAQ with many variants is not favoured merely
-for having one lucky neighbour); the answer channel competes through a max. The result carries the features
-the confidence model needs.
+normalised texts (Traditional Chinese folded to Simplified), which works for English and Chinese alike.
+Entries are then aggregated per FAQ as the mean of the top-k entry scores (so an FAQ with many variants is
+not favoured merely for having one lucky neighbour); the answer channel competes through a max. The result
+carries the features the confidence model needs.
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ class FaqText:
     faq_id: str
     questions: list[str]  # the question first, then its variants
     answer: str = ""
+    answer_parts: list[str] | None = None  # the answer split into passages (None: the answer as one passage)
+
+    def passages(self) -> list[str]:
+        """The answer's passages as matched (at least one, possibly empty)."""
+        return self.answer_parts or [self.answer]
 
 
 @dataclass
@@ -205,12 +210,16 @@ class FaqIndex:
         self.owner = np.repeat(np.arange(len(self.faqs)), [len(f.questions) for f in self.faqs])
         self.starts = np.searchsorted(self.owner, np.arange(len(self.faqs)))
         self.bm25_q = Bm25([tokenize(t) for t in self.entry_text])
-        self.bm25_a = Bm25([tokenize(f.answer) for f in self.faqs])
+        answers = [a for f in self.faqs for a in f.passages()]
+        self.a_owner = np.repeat(np.arange(len(self.faqs)), [len(f.passages()) for f in self.faqs])
+        self.a_starts = np.searchsorted(self.a_owner, np.arange(len(self.faqs)))
+        self.bm25_a = Bm25([tokenize(a) for a in answers])
         self.tfidf_q = CharTfidf(self.entry_text) if lex_weight else None
-        self.tfidf_a = CharTfidf([f.answer for f in self.faqs]) if lex_weight else None
+        self.tfidf_a = CharTfidf(answers) if lex_weight else None
         ok = question_vecs is not None and len(question_vecs) == len(self.entry_text) and len(self.entry_text)
         self.qvecs = np.ascontiguousarray(question_vecs, dtype=np.float32) if ok else None
-        self.avecs = answer_vecs if ok and answer_vecs is not None else None
+        a_ok = ok and answer_vecs is not None and len(answer_vecs) == len(answers)
+        self.avecs = np.ascontiguousarray(answer_vecs, dtype=np.float32) if a_ok else None
         self.hub = hubness(self.qvecs, hub_k) if self.qvecs is not None and hub_beta else None
 
     def __len__(self) -> int:
@@ -231,16 +240,16 @@ class FaqIndex:
 
     def _entry_scores(self, query: str, qvec: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(fused entry scores, raw entry cosines, answer-channel scores per FAQ)."""
-        n_e, n = len(self.entry_text), len(self.faqs)
+        n_e, n_a, n = len(self.entry_text), len(self.a_owner), len(self.faqs)
         lex_q = self.tfidf_q.scores(query) if self.tfidf_q else np.zeros(n_e, np.float32)
-        lex_a = self.tfidf_a.scores(query) if self.tfidf_a else np.zeros(n, np.float32)
+        lex_a = self.tfidf_a.scores(query) if self.tfidf_a else np.zeros(n_a, np.float32)
         cos = self.qvecs @ qvec
         fused = cos + self.lex_weight * lex_q
         if self.hub is not None:
             fused = fused - self.hub_beta * self.hub
         if self.avecs is not None:
-            cos_a = self.avecs @ qvec
-            ans = cos_a - ANSWER_PENALTY + self.lex_weight * lex_a
+            cos_a = np.maximum.reduceat(self.avecs @ qvec, self.a_starts)
+            ans = cos_a - ANSWER_PENALTY + self.lex_weight * np.maximum.reduceat(lex_a, self.a_starts)
             if self.hub is not None:
                 ans = ans - self.hub_beta * float(np.median(self.hub))
         else:
@@ -254,7 +263,7 @@ class FaqIndex:
             return MatchResult([], empty_features())
         terms = self.tokenize(query)
         bq_faq, bq_arg = _per_group_max(self.bm25_q.scores(terms), self.starts, self.owner)
-        lex = np.maximum(bq_faq, 0.5 * self.bm25_a.scores(terms))
+        lex = np.maximum(bq_faq, 0.5 * np.maximum.reduceat(self.bm25_a.scores(terms), self.a_starts))
         use_vec = qvec is not None and self.qvecs is not None
         if use_vec:
             fused, cos, (ans, cos_a) = self._entry_scores(query, np.asarray(qvec, dtype=np.float32))

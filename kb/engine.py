@@ -21,7 +21,9 @@ from kb.analysis import Analyzer
 from kb.auth import TokenStore
 from kb.db import Database
 from kb.embeddings.base import Embedder, make_embedder
+from kb.errors import ServiceUnavailable
 from kb.index.bm25 import BM25Index
+from kb.index.es import ESVectorView
 from kb.index.vectors import VectorIndex
 from kb.settings import Settings
 from kb.store import IndexedChunk, Store
@@ -44,11 +46,28 @@ class KnowledgeBase:
         self.db.create_all()
         self.analyzer = Analyzer()
         self._embedder = embedder
-        self.bm25 = BM25Index(home / "bm25", self.analyzer, title_boost=settings.title_boost)
-        self._vectors: VectorIndex | None = None
+        self._vectors: VectorIndex | ESVectorView | None = None
+        self.bm25 = self._make_text_index(home)
         self._sync_lock = threading.RLock()
         self._last_check = 0.0
         self._lock_path = home / "index.lock"
+
+    def _make_text_index(self, home):  # noqa: ANN001, ANN202 - BM25Index | ElasticsearchIndex
+        """The BM25 index of the configured backend (embedded tantivy, or Elasticsearch)."""
+        s = self.settings
+        if s.index_backend != "elasticsearch":
+            return BM25Index(home / "bm25", self.analyzer, title_boost=s.title_boost)
+        if not s.es_url:
+            raise ServiceUnavailable("KB_INDEX_BACKEND=elasticsearch needs KB_ES_URL")
+        from kb.index.es import ElasticsearchIndex, ESVectorView
+
+        dim = self.embedder.dim if self.embedder is not None else 384
+        es = ElasticsearchIndex(
+            s.es_url, self.analyzer, dim, s.es_index_prefix, s.title_boost, vector_source=self._vectors_for
+        )
+        if self.embedder is not None:
+            self._vectors = ESVectorView(es)  # vectors live in the same Elasticsearch documents
+        return es
 
     # --- components ------------------------------------------------------------------------------------
     @property
@@ -103,10 +122,10 @@ class KnowledgeBase:
             if self.bm25.applied_seq < head:
                 with self.index_lock():
                     self._sync_bm25()
-                self.bm25.index.reload()
+                self.bm25.reload()
             elif force:
-                self.bm25.index.reload()
-            if self._vectors is not None and self._vectors.applied_seq < head:
+                self.bm25.reload()
+            if isinstance(self._vectors, VectorIndex) and self._vectors.applied_seq < head:
                 self._sync_vectors(self._vectors)
 
     def _sync_bm25(self) -> None:
@@ -115,7 +134,7 @@ class KnowledgeBase:
             self.bm25.apply(docs, self.store.chunks_for_index(docs), seq)
 
     @property
-    def vectors(self) -> VectorIndex | None:
+    def vectors(self) -> VectorIndex | ESVectorView | None:
         """The in-memory vector index, loaded from the store on first use."""
         if self.embedder is None:
             return None
@@ -155,4 +174,5 @@ class KnowledgeBase:
     def reset_vectors(self) -> None:
         """Forget the in-memory vectors (reloaded from the store on next use)."""
         with self._sync_lock:
-            self._vectors = None
+            if isinstance(self._vectors, VectorIndex):
+                self._vectors = None

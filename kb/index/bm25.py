@@ -111,6 +111,10 @@ class BM25Index:
         doc.add_integer("updated", int(ch.updated_at.timestamp()))
         return doc
 
+    def reload(self) -> None:
+        """See commits made by other writers (another process's ingest)."""
+        self.index.reload()
+
     def clear(self) -> None:
         """Drop everything (for a full rebuild)."""
         shutil.rmtree(self.path, ignore_errors=True)
