@@ -23,9 +23,9 @@ from helpdesk_common import DATASETS, EmbeddingCache, pct
 from helpdesk.matcher import HUB_BETA, LEX_WEIGHT, TOP_K, FaqIndex, FaqText
 from kb.analysis import Analyzer
 
-GRID_K = (1, 3, 5, 10)
-GRID_BETA = (0.0, 0.5, 1.0)
-GRID_LEX = (0.0, 0.05, 0.1)
+GRID_K = (3, 5, 10)
+GRID_BETA = (0.5, 1.0)
+GRID_LEX = (0.05, 0.1)
 
 
 def load(split: str) -> list[tuple[str, str]]:

@@ -289,7 +289,10 @@ def over_http(port: int, token: str, queries: list[str], clients: list[int], qps
     headers = {"Authorization": f"Bearer {token}"}
     out: dict[str, Any] = {}
     with httpx.Client(headers=headers, timeout=60) as c:
-        r = c.post(url, json={"query": "warm up query", "mode": "hybrid", "top_k": 10})
+        # The first search loads the vectors from the store (slow at 100k chunks): generous timeout.
+        t = time.perf_counter()
+        r = c.post(url, json={"query": "warm up query", "mode": "hybrid", "top_k": 10}, timeout=900)
+        out["first_request_s"] = round(time.perf_counter() - t, 1)
         r.raise_for_status()
         for i, mode in enumerate(("bm25", "vector", "hybrid")):
             took, server = [], []

@@ -87,36 +87,40 @@ def char_ngrams(text: str, lo: int = NGRAMS[0], hi: int = NGRAMS[1]) -> list[str
 
 
 class CharTfidf:
-    """Cosine of sublinear TF-IDF vectors over character n-grams, as postings scored with one ``bincount``."""
+    """Cosine of sublinear TF-IDF vectors over character n-grams, stored term-major (CSC) and scored with
+    one gather and one ``bincount`` per query."""
 
     def __init__(self, docs: Sequence[str]) -> None:
         self.n = len(docs)
         counts = [Counter(char_ngrams(d)) for d in docs]
         df = Counter(g for c in counts for g in c)
-        self.idf = {g: math.log((1 + self.n) / (1 + f)) + 1.0 for g, f in df.items()}
-        ids: dict[str, list[int]] = {}
-        wts: dict[str, list[float]] = {}
-        for i, c in enumerate(counts):
-            w = {g: (1 + math.log(tf)) * self.idf[g] for g, tf in c.items()}
-            norm = math.sqrt(sum(v * v for v in w.values())) or 1.0
-            for g, v in w.items():
-                ids.setdefault(g, []).append(i)
-                wts.setdefault(g, []).append(v / norm)
-        self.postings = {
-            g: (np.array(ids[g], dtype=np.int64), np.array(wts[g], dtype=np.float32)) for g in ids
-        }
+        self.vocab = {g: i for i, g in enumerate(df)}
+        self.idf = np.array([math.log((1 + self.n) / (1 + f)) + 1.0 for f in df.values()], dtype=np.float32)
+        rows: list[tuple[int, int, float]] = []
+        for doc, c in enumerate(counts):
+            terms = np.array([self.vocab[g] for g in c], dtype=np.int64)
+            w = (1 + np.log(np.array(list(c.values()), dtype=np.float32))) * self.idf[terms]
+            w /= max(float(np.linalg.norm(w)), 1e-12)
+            rows.extend(zip(terms.tolist(), [doc] * len(terms), w.tolist(), strict=True))
+        rows.sort()
+        term = np.array([r[0] for r in rows], dtype=np.int64)
+        self.doc = np.array([r[1] for r in rows], dtype=np.int64)
+        self.weight = np.array([r[2] for r in rows], dtype=np.float32)
+        self.indptr = np.searchsorted(term, np.arange(len(self.vocab) + 1))
 
     def scores(self, text: str) -> np.ndarray:
         """Cosine of ``text`` with every document (float32, length n)."""
-        c = Counter(g for g in char_ngrams(text) if g in self.postings)
+        c = Counter(g for g in char_ngrams(text) if g in self.vocab)
         if not c or not self.n:
             return np.zeros(self.n, dtype=np.float32)
-        q = {g: (1 + math.log(tf)) * self.idf[g] for g, tf in c.items()}
-        norm = math.sqrt(sum(v * v for v in q.values())) or 1.0
-        parts = [self.postings[g] for g in q]
-        ids = np.concatenate([p[0] for p in parts])
-        w = np.concatenate([p[1] * (q[g] / norm) for g, p in zip(q, parts, strict=True)])
-        return np.bincount(ids, weights=w, minlength=self.n).astype(np.float32)
+        terms = np.array([self.vocab[g] for g in c], dtype=np.int64)
+        q = (1 + np.log(np.array(list(c.values()), dtype=np.float32))) * self.idf[terms]
+        q /= max(float(np.linalg.norm(q)), 1e-12)
+        lo, lens = self.indptr[terms], self.indptr[terms + 1] - self.indptr[terms]
+        ends = np.cumsum(lens)
+        pos = np.arange(int(ends[-1])) + np.repeat(lo - (ends - lens), lens)  # concatenated posting ranges
+        w = self.weight[pos] * np.repeat(q, lens)
+        return np.bincount(self.doc[pos], weights=w, minlength=self.n).astype(np.float32)
 
 
 class Bm25:
@@ -215,7 +219,7 @@ class FaqIndex:
         self.a_starts = np.searchsorted(self.a_owner, np.arange(len(self.faqs)))
         self.bm25_a = Bm25([tokenize(a) for a in answers])
         self.tfidf_q = CharTfidf(self.entry_text) if lex_weight else None
-        self.tfidf_a = CharTfidf(answers) if lex_weight else None
+        self.tfidf_a = CharTfidf(answers) if lex_weight and any(answers) else None
         ok = question_vecs is not None and len(question_vecs) == len(self.entry_text) and len(self.entry_text)
         self.qvecs = np.ascontiguousarray(question_vecs, dtype=np.float32) if ok else None
         a_ok = ok and answer_vecs is not None and len(answer_vecs) == len(answers)
