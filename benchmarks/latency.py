@@ -399,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.serve, args.port)
         return 0
     setup_logging()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     skip = set(args.skip.split(","))
     report: dict[str, Any] = {
         "load_avg_start": os.getloadavg(),

@@ -11,9 +11,13 @@ matching). A query is scored against every entry in one matrix product:
 CSLS-style hubness correction, computed once when the index is built): generic variants that sit close to
 everything stop winning every query. ``tfidf`` is the cosine of character 2-5-gram TF-IDF vectors of the
 normalised texts (Traditional Chinese folded to Simplified), which works for English and Chinese alike.
-Entries are then aggregated per FAQ as the mean of the top-k entry scores (so an FAQ with many variants is
-not favoured merely for having one lucky neighbour); the answer channel competes through a max. The result
-carries the features the confidence model needs.
+Entries are then aggregated per FAQ as the mean of its top-k entry scores, k = n_entries // 5 clipped to
+[1, TOP_K] (so an FAQ with many paraphrase variants is not favoured merely for having one lucky neighbour,
+while an FAQ whose few questions are distinct keeps its best one); the answer channel competes through a max.
+The hubness correction is applied on intent-style desks only (median entries per FAQ >= 10): there an
+entry's neighbours are mostly its own paraphrases; on a desk of one or a few distinct questions per FAQ it
+would instead penalise FAQs in crowded topics, which measured worse (E.SUN, see the benchmark results).
+The result carries the features the confidence model needs.
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ from kb.analysis import normalize
 Tokenize = Callable[[str], list[str]]
 
 # Chosen on BANKING77 train (10% held out) and CLINC150 validation; see benchmarks/results/helpdesk.md.
-TOP_K = 5  # entry scores averaged per FAQ
+TOP_K = 5  # at most this many entry scores averaged per FAQ ...
+VARIANTS_PER_K = 5  # ... and one per this many of its entries (an FAQ of distinct questions keeps the max)
 HUB_K = 10  # neighbours in the hubness estimate of an entry
-HUB_BETA = 0.5  # weight of the hubness correction
+HUB_BETA = 0.5  # weight of the hubness correction ...
+HUB_MIN_VARIANTS = 10  # ... applied on intent-style desks only: median entries per FAQ at least this
 LEX_WEIGHT = 0.05  # weight of the character n-gram TF-IDF cosine in an entry score
 ANSWER_PENALTY = 0.04  # a query-to-answer cosine is worth slightly less than a query-to-question one
 VOTE_K = 10  # nearest entries in the kNN-vote features
@@ -224,23 +230,25 @@ class FaqIndex:
         self.qvecs = np.ascontiguousarray(question_vecs, dtype=np.float32) if ok else None
         a_ok = ok and answer_vecs is not None and len(answer_vecs) == len(answers)
         self.avecs = np.ascontiguousarray(answer_vecs, dtype=np.float32) if a_ok else None
-        self.hub = hubness(self.qvecs, hub_k) if self.qvecs is not None and hub_beta else None
+        sizes = np.array([len(f.questions) for f in self.faqs])
+        self.k_per_faq = np.clip(sizes // VARIANTS_PER_K, 1, None)
+        intent_desk = len(sizes) > 0 and float(np.median(sizes)) >= HUB_MIN_VARIANTS
+        self.hub = hubness(self.qvecs, hub_k) if self.qvecs is not None and intent_desk else None
 
     def __len__(self) -> int:
         return len(self.faqs)
 
     def _topk_mean(self, scores: np.ndarray) -> np.ndarray:
         """Mean of the top-k entry scores of each FAQ (fewer if it has fewer), vectorised."""
-        if self.top_k <= 1:
+        k = np.minimum(self.k_per_faq, max(self.top_k, 1))
+        if int(k.max(initial=1)) <= 1:
             return np.maximum.reduceat(scores, self.starts)
         span = float(scores.max() - scores.min()) + 1.0
         order = np.argsort(self.owner * span - scores.astype(np.float64), kind="stable")
         rank = np.arange(len(order)) - self.starts[self.owner]  # owner is sorted, so order keeps groups
-        keep = order[rank < self.top_k]
-        n = len(self.faqs)
-        total = np.bincount(self.owner[keep], weights=scores[keep], minlength=n)
-        count = np.bincount(self.owner[keep], minlength=n)
-        return (total / np.maximum(count, 1)).astype(np.float32)
+        keep = order[rank < k[self.owner]]
+        total = np.bincount(self.owner[keep], weights=scores[keep], minlength=len(self.faqs))
+        return (total / k).astype(np.float32)
 
     def _entry_scores(self, query: str, qvec: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(fused entry scores, raw entry cosines, answer-channel scores per FAQ)."""
