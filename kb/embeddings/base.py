@@ -29,6 +29,18 @@ class Embedder(Protocol):
         ...
 
 
+def check_texts(texts: list[str]) -> list[str]:
+    """Validate embedder input: a list (or tuple) of str; anything else is the caller's error."""
+    from kb.errors import BadRequest
+
+    if not isinstance(texts, list | tuple):
+        raise BadRequest("texts must be a list of strings")
+    for t in texts:
+        if not isinstance(t, str):
+            raise BadRequest(f"cannot embed a non-text value of type {type(t).__name__}")
+    return list(texts)
+
+
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     """Row-wise L2 normalisation, safe for zero rows."""
     x = np.asarray(x, dtype=np.float32)

