@@ -2,8 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/quality.py --dataset scifact [--modes bm25,vector,hybrid] \
-        [--fusion rrf,weighted]
+    .venv/bin/python benchmarks/quality.py --dataset scifact [--modes bm25,vector,hybrid] [--fusion rrf]
     .venv/bin/python benchmarks/quality.py --dataset scifact --tune          # grid on the train split
     .venv/bin/python benchmarks/quality.py --dataset stard --subset full --modes bm25 --analyzer jieba+bigram
 

@@ -113,19 +113,25 @@ def normalize(text: str) -> str:
     return fold_chinese(unicodedata.normalize("NFKC", text).casefold())
 
 
+@lru_cache(maxsize=65536)
+def _fold_char(ch: str) -> str:
+    return unicodedata.normalize("NFKC", ch).casefold()
+
+
 def normalize_with_map(text: str) -> tuple[str, list[int]]:
     """Normalise ``text`` and return, for each normalised character, its offset in the original.
 
     Normalisation is done character by character so offsets stay exact even where NFKC or case folding
-    change the length (e.g. a ligature, or 'ß' -> 'ss').
+    change the length (e.g. a ligature, or 'ß' -> 'ss'). ASCII text takes a fast path.
     """
-    parts: list[str] = []
-    offsets: list[int] = []
-    for i, ch in enumerate(text):
-        n = unicodedata.normalize("NFKC", ch).casefold() if ord(ch) > 0x7F else ch.lower()
-        parts.append(n)
-        offsets.extend([i] * len(n))
+    if text.isascii():
+        return text.lower(), list(range(len(text)))
+    parts = [_fold_char(ch) for ch in text]
     joined = "".join(parts)
+    if len(joined) == len(text):
+        offsets = list(range(len(text)))
+    else:
+        offsets = [i for i, p in enumerate(parts) for _ in p]
     folded = fold_chinese(joined)
     if len(folded) != len(joined):
         # Phrase-level conversion changed the length: fall back to per-character conversion.

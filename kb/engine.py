@@ -142,15 +142,24 @@ class KnowledgeBase:
             if self._vectors is None:
                 vi = VectorIndex(self.embedder.dim, exact_limit=self.settings.exact_vector_limit)
                 seq = self.store.max_seq()
-                chunks = list(self.store.chunks_for_index())
-                vi.apply(set(), chunks, self._vectors_for(chunks), seq)
+                chunks, vecs = self._vector_entries(None)
+                vi.apply(set(), chunks, vecs, seq)
                 self._vectors = vi
             return self._vectors
 
     def _sync_vectors(self, vi: VectorIndex) -> None:
         seq, docs = self.store.changed_since(vi.applied_seq)
-        chunks = list(self.store.chunks_for_index(docs)) if docs else []
-        vi.apply(docs, chunks, self._vectors_for(chunks), seq)
+        chunks, vecs = self._vector_entries(docs) if docs else ([], [])
+        vi.apply(docs, chunks, vecs, seq)
+
+    def _vector_entries(self, docs: set[int] | None) -> tuple[list[IndexedChunk], list[np.ndarray | None]]:
+        chunks, vecs = self.store.vector_entries(self.model_name or "", docs)
+        missing = sum(1 for v in vecs if v is None)
+        if missing:
+            log.warning(
+                "%d chunks have no %s embedding; run `kb reindex --embeddings`", missing, self.model_name
+            )
+        return chunks, vecs
 
     def _vectors_for(self, chunks: list[IndexedChunk]) -> list[np.ndarray | None]:
         model = self.model_name

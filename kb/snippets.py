@@ -15,23 +15,19 @@ from kb.analysis import normalize_with_map
 _LATIN = re.compile(r"^[0-9a-z]")
 
 
-def _term_spans(norm: str, terms: list[str]) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    for t in sorted(set(terms), key=len, reverse=True):
-        if not t:
-            continue
-        if _LATIN.match(t):
-            pat = re.compile(rf"(?<![0-9a-z]){re.escape(t)}[0-9a-z]*")
-        else:
-            pat = re.compile(re.escape(t))
-        spans.extend((m.start(), m.end()) for m in pat.finditer(norm))
-    # Keep leftmost-longest, non-overlapping spans.
-    spans.sort(key=lambda s: (s[0], -(s[1] - s[0])))
-    out: list[tuple[int, int]] = []
-    for s in spans:
-        if not out or s[0] >= out[-1][1]:
-            out.append(s)
-    return out
+def term_regex(terms: list[str]) -> re.Pattern[str] | None:
+    """One alternation for all terms, longest first (Latin terms anchored at a word start)."""
+    alts = []
+    for t in sorted({t for t in terms if t}, key=len, reverse=True):
+        alts.append(rf"(?<![0-9a-z]){re.escape(t)}[0-9a-z]*" if _LATIN.match(t) else re.escape(t))
+    return re.compile("|".join(alts)) if alts else None
+
+
+def _term_spans(norm: str, pattern: re.Pattern[str] | None) -> list[tuple[int, int]]:
+    """Leftmost, non-overlapping matches (the regex engine scans left to right, longest alternative first)."""
+    if pattern is None:
+        return []
+    return [m.span() for m in pattern.finditer(norm) if m.end() > m.start()]
 
 
 def _best_window(spans: list[tuple[int, int]], n: int, width: int) -> int:
@@ -48,11 +44,15 @@ def _best_window(spans: list[tuple[int, int]], n: int, width: int) -> int:
     return max(0, min(best - width // 6, n - width))
 
 
-def make_snippet(text: str, terms: list[str], width: int = 200) -> str:
-    """An HTML-safe snippet of ``text`` around the densest cluster of ``terms`` (normalised words)."""
+def make_snippet(text: str, terms: list[str] | re.Pattern[str] | None, width: int = 200) -> str:
+    """An HTML-safe snippet of ``text`` around the densest cluster of ``terms`` (normalised words).
+
+    ``terms`` may be precompiled with :func:`_term_regex` once per request.
+    """
+    pattern = term_regex(terms) if isinstance(terms, list) else terms
     text = " ".join(text.split())
     norm, offsets = normalize_with_map(text)
-    spans = [(offsets[s], offsets[e - 1] + 1) for s, e in _term_spans(norm, terms)] if norm else []
+    spans = [(offsets[s], offsets[e - 1] + 1) for s, e in _term_spans(norm, pattern)] if norm else []
     start = _best_window(spans, len(text), width)
     end = min(len(text), start + width)
     parts: list[str] = ["…"] if start > 0 else []

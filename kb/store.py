@@ -363,8 +363,10 @@ class Store:
             raise NotFound(f"unknown document: {library}/{doc_id}")
         return self._stored(row[0], row[1])
 
-    def documents_by_pk(self, pks: Iterable[int]) -> dict[int, StoredDocument]:
-        """Documents by primary key (missing ones are left out)."""
+    def documents_by_pk(self, pks: Iterable[int], with_text: bool = False) -> dict[int, StoredDocument]:
+        """Documents by primary key (missing ones are left out); full text only when asked for."""
+        from sqlalchemy.orm import defer
+
         pks = list(set(pks))
         out: dict[int, StoredDocument] = {}
         with self.db.session() as s:
@@ -374,8 +376,11 @@ class Store:
                     .join(LibraryRow, LibraryRow.id == DocumentRow.library_id)
                     .where(DocumentRow.id.in_(pks[i : i + 500]))
                 )
+                if not with_text:
+                    # Search hits need the title and metadata, not megabytes of document text.
+                    q = q.options(defer(DocumentRow.text), defer(DocumentRow.meta))
                 for row, lib in s.execute(q):
-                    out[row.id] = self._stored(row, lib)
+                    out[row.id] = self._stored(row, lib, with_text)
         return out
 
     def chunk_texts(self, chunk_pks: Iterable[int]) -> dict[int, tuple[str, list[str]]]:
@@ -388,7 +393,7 @@ class Store:
             return {i: (t, h or []) for i, t, h in rows}
 
     @staticmethod
-    def _stored(row: DocumentRow, library: str) -> StoredDocument:
+    def _stored(row: DocumentRow, library: str, full: bool = True) -> StoredDocument:
         return StoredDocument(
             id=row.id,
             library=library,
@@ -397,8 +402,8 @@ class Store:
             url=row.url,
             tags=list(row.tags or []),
             acl=list(row.acl or ["public"]),
-            metadata=dict(row.meta or {}),
-            text=row.text,
+            metadata=dict(row.meta or {}) if full else {},
+            text=row.text if full else "",
             updated_at=_aware(row.updated_at),
             fingerprint=row.fingerprint,
         )
@@ -447,6 +452,59 @@ class Store:
                         updated_at=_aware(doc.updated_at),
                         content_hash=ch.content_hash,
                     )
+
+    def vector_entries(
+        self, model: str, document_ids: Iterable[int] | None = None
+    ) -> tuple[list[IndexedChunk], list[np.ndarray | None]]:
+        """Lean rows for the vector index: chunk ids, filter fields and the embedding, in one query.
+
+        Selects columns, not ORM objects, and skips chunk/document text: loading 100k vectors this way takes
+        seconds instead of a minute.
+        """
+        base = (
+            select(
+                ChunkRow.id,
+                ChunkRow.document_id,
+                ChunkRow.content_hash,
+                LibraryRow.name,
+                DocumentRow.acl,
+                DocumentRow.tags,
+                DocumentRow.updated_at,
+                EmbeddingRow.vector,
+            )
+            .join(DocumentRow, DocumentRow.id == ChunkRow.document_id)
+            .join(LibraryRow, LibraryRow.id == DocumentRow.library_id)
+            .outerjoin(
+                EmbeddingRow,
+                (EmbeddingRow.content_hash == ChunkRow.content_hash) & (EmbeddingRow.model == model),
+            )
+            .order_by(ChunkRow.id)
+        )
+        ids = None if document_ids is None else list(document_ids)
+        parts = [None] if ids is None else [ids[i : i + 500] for i in range(0, len(ids), 500)]
+        chunks: list[IndexedChunk] = []
+        vectors: list[np.ndarray | None] = []
+        with self.db.session() as s:
+            for part in parts:
+                q = base if part is None else base.where(ChunkRow.document_id.in_(part))
+                for cid, did, h, lib, acl, tags, upd, vec in s.execute(q):
+                    chunks.append(
+                        IndexedChunk(
+                            cid,
+                            did,
+                            lib,
+                            "",
+                            "",
+                            "",
+                            [],
+                            list(tags or []),
+                            list(acl or ["public"]),
+                            _aware(upd),
+                            h,
+                        )
+                    )
+                    vectors.append(bytes_to_vec(vec) if vec is not None else None)
+        return chunks, vectors
 
     def all_content_hashes(self) -> list[tuple[str, str]]:
         """(content hash, embed text) of every chunk, for re-embedding with a new model."""

@@ -37,6 +37,21 @@ def _wire_features(services: Services) -> None:
     wire_features(services)
 
 
+def _warm_up(services: Services) -> None:
+    """Load the vector index and the model in the background, so the first search does not pay for it."""
+    import threading
+
+    def warm() -> None:
+        try:
+            services.kb.sync(force=True)
+            if services.kb.vectors is not None:
+                services.kb.embed_query("warm up")
+        except Exception:  # a failed warm-up only means the first request does the work
+            log.exception("warm-up failed")
+
+    threading.Thread(target=warm, name="kb-warm-up", daemon=True).start()
+
+
 def _error_body(code: str, message: str, details: object | None = None) -> dict:
     body: dict = {"error": {"code": code, "message": message}}
     if details:
@@ -92,6 +107,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         log.warning("!!! KB_AUTH=off: every request runs as an all-seeing admin. Local demos only. !!!")
     app = FastAPI(title="kb: knowledge base search", version="0.1.0")
     app.state.services = services
+    _warm_up(services)
     install_error_handlers(app)
     _install_body_limit(app, settings.max_body_bytes)
     app.include_router(core.router)

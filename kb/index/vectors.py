@@ -97,6 +97,8 @@ class VectorIndex:
             self.applied_seq = max(self.applied_seq, seq)
             if self._n > 1000 and self._n > 2 * max(len(self), 1):
                 self._compact()
+            if len(self) > self.exact_limit:
+                self._extend_hnsw()  # pay the graph build at load/sync time, never inside a query
 
     def _compact(self) -> None:
         """Drop dead rows (keeps memory bounded under heavy re-ingest)."""
@@ -150,7 +152,8 @@ class VectorIndex:
         top = top[np.isfinite(scores[top])]
         return top, scores[top]
 
-    def _search_hnsw(self, q: np.ndarray, mask: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _extend_hnsw(self) -> None:
+        """Build the HNSW graph, or add the rows appended since the last call."""
         import faiss
 
         if self._hnsw is None:
@@ -160,6 +163,11 @@ class VectorIndex:
         if self._hnsw_n < self._n:
             self._hnsw.add(self._vecs[self._hnsw_n : self._n])
             self._hnsw_n = self._n
+
+    def _search_hnsw(self, q: np.ndarray, mask: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        self._extend_hnsw()
         bitmap = np.packbits(mask[: self._hnsw_n], bitorder="little")
         params = faiss.SearchParametersHNSW(sel=faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap)))
         params.efSearch = max(128, 2 * k)
