@@ -363,24 +363,43 @@ class Store:
             raise NotFound(f"unknown document: {library}/{doc_id}")
         return self._stored(row[0], row[1])
 
-    def documents_by_pk(self, pks: Iterable[int], with_text: bool = False) -> dict[int, StoredDocument]:
-        """Documents by primary key (missing ones are left out); full text only when asked for."""
-        from sqlalchemy.orm import defer
-
+    def documents_by_pk(self, pks: Iterable[int]) -> dict[int, StoredDocument]:
+        """Documents by primary key, without their text (what a search hit shows); missing ones left out."""
         pks = list(set(pks))
+        cols = (
+            DocumentRow.id,
+            LibraryRow.name,
+            DocumentRow.doc_id,
+            DocumentRow.title,
+            DocumentRow.url,
+            DocumentRow.tags,
+            DocumentRow.acl,
+            DocumentRow.updated_at,
+            DocumentRow.fingerprint,
+        )
         out: dict[int, StoredDocument] = {}
         with self.db.session() as s:
             for i in range(0, len(pks), 500):
+                # Plain columns, not ORM objects: this runs on every search request.
                 q = (
-                    select(DocumentRow, LibraryRow.name)
+                    select(*cols)
                     .join(LibraryRow, LibraryRow.id == DocumentRow.library_id)
                     .where(DocumentRow.id.in_(pks[i : i + 500]))
                 )
-                if not with_text:
-                    # Search hits need the title and metadata, not megabytes of document text.
-                    q = q.options(defer(DocumentRow.text), defer(DocumentRow.meta))
-                for row, lib in s.execute(q):
-                    out[row.id] = self._stored(row, lib, with_text)
+                for pk, lib, doc_id, title, url, tags, acl, upd, fp in s.execute(q):
+                    out[pk] = StoredDocument(
+                        pk,
+                        lib,
+                        doc_id,
+                        title,
+                        url,
+                        list(tags or []),
+                        list(acl or ["public"]),
+                        {},
+                        "",
+                        _aware(upd),
+                        fp,
+                    )
         return out
 
     def chunk_texts(self, chunk_pks: Iterable[int]) -> dict[int, tuple[str, list[str]]]:
@@ -393,7 +412,7 @@ class Store:
             return {i: (t, h or []) for i, t, h in rows}
 
     @staticmethod
-    def _stored(row: DocumentRow, library: str, full: bool = True) -> StoredDocument:
+    def _stored(row: DocumentRow, library: str) -> StoredDocument:
         return StoredDocument(
             id=row.id,
             library=library,
@@ -402,8 +421,8 @@ class Store:
             url=row.url,
             tags=list(row.tags or []),
             acl=list(row.acl or ["public"]),
-            metadata=dict(row.meta or {}) if full else {},
-            text=row.text if full else "",
+            metadata=dict(row.meta or {}),
+            text=row.text,
             updated_at=_aware(row.updated_at),
             fingerprint=row.fingerprint,
         )
