@@ -13,7 +13,7 @@ from kb.errors import BadRequest, NotFound
 from kb.fusion import Fused, collapse, rrf, weighted
 from kb.index.base import SearchFilter
 from kb.models import Hit, Principal
-from kb.snippets import make_snippet, term_regex
+from kb.snippets import compile_terms, make_snippet
 
 MODES = ("bm25", "vector", "hybrid")
 MAX_QUERY_CHARS = 2000
@@ -126,7 +126,7 @@ class SearchService:
     def _hits(self, page: list[Fused], terms: list[str], req: SearchRequest) -> list[Hit]:
         docs = self.kb.store.documents_by_pk(f.document_pk for f in page)
         chunks = self.kb.store.chunk_texts(f.chunk_pk for f in page if f.chunk_pk is not None)
-        marks = term_regex(terms + self.kb.analyzer.surface_terms(req.query))
+        marks = compile_terms(terms + self.kb.analyzer.surface_terms(req.query))
         out: list[Hit] = []
         for f in page:
             d = docs.get(f.document_pk)
