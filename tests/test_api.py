@@ -118,3 +118,8 @@ def test_libraries_listing(seeded, tokens) -> None:
 def test_openapi_docs(client) -> None:
     assert client.get("/docs").status_code == 200
     assert "/v1/search" in client.get("/openapi.json").json()["paths"]
+
+
+def test_healthz_reveals_no_counts(seeded) -> None:
+    body = seeded.get("/healthz").json()
+    assert body["status"] == "ok" and "documents" not in body
