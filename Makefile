@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 setup: $(STAMP)
 
 run: setup
+	$(BIN)/kb glossary import corpora/glossary.csv
 	KB_AUTH=$${KB_AUTH:-off} $(BIN)/kb ingest corpora/wiki-zh --library wiki-zh
 	KB_AUTH=$${KB_AUTH:-off} $(BIN)/kb ingest corpora/wiki-en --library wiki-en
 	KB_AUTH=$${KB_AUTH:-off} $(BIN)/kb ingest corpora/docs-html --library docs
