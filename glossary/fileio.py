@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from glossary.schema import FIELDS
 from kb.errors import BadRequest, UnsupportedInput
 
 FORMATS = ("csv", "tsv", "jsonl")
@@ -185,18 +186,7 @@ def write(entries: list[dict[str, Any]], fmt: str) -> str:
     if fmt not in FORMATS:
         raise BadRequest(f"format must be one of {', '.join(FORMATS)}")
     if fmt == "jsonl":
-        keep = (
-            "id",
-            "term",
-            "aliases",
-            "definition",
-            "links",
-            "category",
-            "language",
-            "scope",
-            "owner",
-            "status",
-        )
+        keep = ("id", *(f for f in FIELDS if f != "inflect"))
         return "".join(json.dumps({k: e[k] for k in keep}, ensure_ascii=False) + "\n" for e in entries)
     buf = io.StringIO()
     w = csv.writer(buf, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n")

@@ -7,8 +7,7 @@ vectors) remember the last change-log sequence they applied and replay the rest 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -168,6 +167,22 @@ def bytes_to_vec(b: bytes) -> np.ndarray:
     return np.frombuffer(b, dtype="<f4")
 
 
+# Bound on the values of one SQL IN (...) list (SQLite's variable limit; also keeps statements cacheable).
+IN_BATCH = 500
+
+
+def in_batches(values: Iterable, size: int = IN_BATCH) -> Iterator[list]:
+    """Split values into lists short enough for one ``IN (...)`` clause."""
+    vals = list(values)
+    for i in range(0, len(vals), size):
+        yield vals[i : i + size]
+
+
+def _filter_batches(values: Iterable | None) -> list[list | None]:
+    """``[None]`` (no filter: one unrestricted query) or the IN batches of ``values``."""
+    return [None] if values is None else list(in_batches(values))
+
+
 def _aware(dt: datetime | None) -> datetime:
     if dt is None:
         return utcnow()
@@ -239,8 +254,7 @@ class Store:
         hashes = list(set(hashes))
         out: dict[str, np.ndarray] = {}
         with self.db.session() as s:
-            for i in range(0, len(hashes), 500):
-                part = hashes[i : i + 500]
+            for part in in_batches(hashes):
                 q = select(EmbeddingRow.content_hash, EmbeddingRow.vector).where(
                     EmbeddingRow.model == model, EmbeddingRow.content_hash.in_(part)
                 )
@@ -295,9 +309,7 @@ class Store:
 
     def _put_embeddings(self, s, model: str, embeddings: dict[str, np.ndarray]) -> None:  # noqa: ANN001
         existing = set()
-        keys = list(embeddings)
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
+        for part in in_batches(embeddings):
             existing |= set(
                 s.scalars(
                     select(EmbeddingRow.content_hash).where(
@@ -330,11 +342,11 @@ class Store:
         doc_ids = list(doc_ids)
         n = 0
         with self.db.session() as s:
-            for i in range(0, len(doc_ids), 500):
+            for part in in_batches(doc_ids):
                 ids = list(
                     s.scalars(
                         select(DocumentRow.id).where(
-                            DocumentRow.library_id == library_id, DocumentRow.doc_id.in_(doc_ids[i : i + 500])
+                            DocumentRow.library_id == library_id, DocumentRow.doc_id.in_(part)
                         )
                     )
                 )
@@ -379,12 +391,12 @@ class Store:
         )
         out: dict[int, StoredDocument] = {}
         with self.db.session() as s:
-            for i in range(0, len(pks), 500):
+            for part in in_batches(pks):
                 # Plain columns, not ORM objects: this runs on every search request.
                 q = (
                     select(*cols)
                     .join(LibraryRow, LibraryRow.id == DocumentRow.library_id)
-                    .where(DocumentRow.id.in_(pks[i : i + 500]))
+                    .where(DocumentRow.id.in_(part))
                 )
                 for pk, lib, doc_id, title, url, tags, acl, upd, fp in s.execute(q):
                     out[pk] = StoredDocument(
@@ -449,12 +461,7 @@ class Store:
             .join(LibraryRow, LibraryRow.id == DocumentRow.library_id)
             .order_by(ChunkRow.id)
         )
-        if document_ids is None:
-            batches: list = [None]
-        else:
-            ids = list(document_ids)
-            batches = [ids[i : i + 500] for i in range(0, len(ids), 500)]
-        for part in batches:
+        for part in _filter_batches(document_ids):
             q = base if part is None else base.where(ChunkRow.document_id.in_(part))
             with self.db.session() as s:
                 for ch, doc, lib in s.execute(q):
@@ -499,12 +506,10 @@ class Store:
             )
             .order_by(ChunkRow.id)
         )
-        ids = None if document_ids is None else list(document_ids)
-        parts = [None] if ids is None else [ids[i : i + 500] for i in range(0, len(ids), 500)]
         chunks: list[IndexedChunk] = []
         vectors: list[np.ndarray | None] = []
         with self.db.session() as s:
-            for part in parts:
+            for part in _filter_batches(document_ids):
                 q = base if part is None else base.where(ChunkRow.document_id.in_(part))
                 for cid, did, h, lib, acl, tags, upd, vec in s.execute(q):
                     chunks.append(
@@ -553,8 +558,3 @@ class Store:
         """Number of documents in the store."""
         with self.db.session() as s:
             return int(s.scalar(select(func.count(DocumentRow.id))) or 0)
-
-
-def dumps(obj: object) -> str:
-    """Compact JSON."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))

@@ -64,7 +64,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(KBError)
     async def _kb_error(_: Request, exc: KBError) -> JSONResponse:
-        return JSONResponse(_error_body(exc.code, exc.message, exc.details or None), status_code=exc.status)
+        return JSONResponse({"error": exc.to_dict()}, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
