@@ -99,12 +99,17 @@ def test_get_and_delete_document(seeded, tokens) -> None:
 
 
 def test_upsert_needs_admin_and_reports_bad_records(client, tokens) -> None:
-    recs = [{"id": "ok", "title": "t", "text": "hello"}, {"title": "no id"}, "not an object"]
+    recs = [{"id": "ok", "title": "t", "text": "hello"}, {"title": "no id"}, {"id": "x2", "title": "no text"}]
     assert client.post("/v1/libraries/x/documents", json=recs, headers=auth(tokens["bob"])).status_code == 403
     r = client.post("/v1/libraries/x/documents", json=recs, headers=auth(tokens["admin"]))
-    assert r.status_code in (200, 422)
-    if r.status_code == 200:
-        assert r.json()["ingested"] == 1 and len(r.json()["skipped"]) == 2
+    assert r.status_code == 200, r.text
+    assert r.json()["ingested"] == 1
+    assert [s["path"] for s in r.json()["skipped"]] == ["record 1", "record 2"]
+    # A batch that is not a list of objects is refused whole, with a message naming the bad element.
+    bad = client.post(
+        "/v1/libraries/x/documents", json=[recs[0], "not an object"], headers=auth(tokens["admin"])
+    )
+    assert bad.status_code == 422 and "body.1" in bad.json()["error"]["message"]
     assert client.post("/v1/libraries/x/documents", json=[], headers=auth(tokens["admin"])).status_code == 400
 
 

@@ -139,8 +139,8 @@ def upsert_documents(
     if len(records) > MAX_RECORDS:
         raise PayloadTooLarge(f"at most {MAX_RECORDS} records per request")
     docs = []
-    for i, rec in enumerate(records):
-        doc = record_to_document(rec) if isinstance(rec, dict) else "record is not an object"
+    for i, rec in enumerate(records):  # non-objects were already refused (422) by the body's type
+        doc = record_to_document(rec)
         docs.append(SkippedFile(f"record {i}", doc) if isinstance(doc, str) else doc)
     report = ingest_documents(services.kb, library, docs)
     return report.to_dict()
