@@ -35,6 +35,7 @@ class EmbeddingCache:
     """Query/passage embeddings of one namespace, persisted as ``.npz`` after every batch of new texts."""
 
     def __init__(self, namespace: str, kind: str = "query") -> None:
+        from kb.embeddings import e5_int8
         from kb.embeddings.base import make_embedder
         from kb.settings import Settings
 
@@ -42,7 +43,9 @@ class EmbeddingCache:
         self._embedder = None
         self._make = make_embedder
         self.kind = kind
-        self.path = CACHE / f"emb-e5small-{namespace}-{kind}.npz"
+        # the runtime's backend is part of the key: int8 and float32 vectors differ slightly
+        backend = "int8" if e5_int8.available() else "f32"
+        self.path = CACHE / f"emb-e5small-{backend}-{namespace}-{kind}.npz"
         self.vecs: dict[str, np.ndarray] = {}
         if self.path.exists():
             data = np.load(self.path)

@@ -136,12 +136,13 @@ class _Graph:
         # per-row symmetric scale row_max / 127 (max(.., tiny): a zero row stays zero)
         amax = op("Max", [op("ReduceMax", [op("Abs", [x], f"{n}.abs")], f"{n}.rmax", axes=[-1], keepdims=1),
                           c(f"{n}.tiny", 1e-8)], f"{n}.amax")  # fmt: skip
-        xn = op("Mul", [x, op("Div", [c(f"{n}.c127", 127.0), amax], f"{n}.inv")], f"{n}.xn")
-        zp = c(f"{n}.zp", 128, np.uint8)  # int8 range shifted into uint8: MLAS's fast u8s8 kernel
-        xq = op("QuantizeLinear", [xn, c(f"{n}.one", 1.0), zp], f"{n}.xq")
-        inputs = [xq, c(f"{n}.w", wq, np.int8), c(f"{n}.one_a", 1.0), c(f"{n}.ws", w_scale), zp]
+        row_scale = op("Div", [amax, c(f"{n}.c127", 127.0)], f"{n}.rs")
+        # int8 values shifted into uint8 (zero point 128): MLAS's fast u8s8 kernel wants uint8 activations
+        scale_vec = op("Reshape", [row_scale, c(f"{n}.flat", [-1], np.int64)], f"{n}.rsv")
+        xq = op("QuantizeLinear", [x, scale_vec, "zp_rows"], f"{n}.xq", axis=0)
+        zp = c(f"{n}.zp", 128, np.uint8)
+        inputs = [xq, c(f"{n}.w", wq, np.int8), c(f"{n}.one", 1.0), c(f"{n}.ws", w_scale), zp]
         acc = op("MatMulIntegerToFloat", inputs, f"{n}.acc", domain=MS)
-        row_scale = op("Div", [amax, c(f"{n}.c127b", 127.0)], f"{n}.rs")
         return op("Add", [op("Mul", [acc, row_scale], f"{n}.y"), c(f"{n}.b", b)], n)
 
     def layer(self, i: int, ly: _Layer, x: str, heads: int, eps: float, smooth: dict) -> str:
@@ -150,14 +151,17 @@ class _Graph:
         hidden = ly.wo.shape[0]
         qkv = self.qlinear(x, ly.wqkv, ly.bqkv, f"{p}.qkv", smooth.get((i, "qkv")))
         split = self.const(f"{p}.split", [hidden] * 3, np.int64)
-        self.nodes.append(_node("Split", [qkv, split], [f"{p}.q", f"{p}.k", f"{p}.v"], axis=2))
+        self.nodes.append(_node("Split", [qkv, split], [f"{p}.q2", f"{p}.k2", f"{p}.v2"], axis=1))
+        for t in "qkv":  # rows back to (batch, length, hidden) for the attention kernel
+            self.op("Reshape", [f"{p}.{t}2", "shape3"], f"{p}.{t}")
         # q was pre-scaled by 1/sqrt(head_dim) in the weights, hence scale=1
         ctx = self.op("MultiHeadAttention", [f"{p}.q", f"{p}.k", f"{p}.v", "", "mask"], f"{p}.ctx",
                       domain=MS, num_heads=heads, scale=1.0)  # fmt: skip
+        ctx = self.op("Reshape", [ctx, "shape2"], f"{p}.ctx2")
         a = self.qlinear(ctx, ly.wo, ly.bo, f"{p}.ao", None)
         x1 = self.layernorm(self.op("Add", [a, x], f"{p}.r1"), ly.ln1, eps, f"{p}.ln1")
         h = self.qlinear(x1, ly.wi, ly.bi, f"{p}.fi", smooth.get((i, "fi")))
-        g = self.op("Gelu", [h], f"{p}.gelu", domain=MS)
+        g = self.op("FastGelu", [h], f"{p}.gelu", domain=MS)
         # the runtime's wf carries GELU's 1/2 (its GELU is 2*GELU); this graph uses the true GELU
         f = self.qlinear(g, ly.wf * np.float32(2.0), ly.bf, f"{p}.fo", smooth.get((i, "fo")))
         return self.layernorm(self.op("Add", [f, x1], f"{p}.r2"), ly.ln2, eps, f"{p}.ln2")
@@ -199,10 +203,17 @@ def build_model(w: _Weights, maxima: dict[tuple[int, str], np.ndarray]) -> bytes
         if kind in _SMOOTHED:
             # fo's calibration maxima are of the true GELU, matching the graph's input
             smooth[(i, kind)] = smoothing_factors(x_max, weight)
-    x = "x"
+    # Token rows are 2-D (batch * length, hidden) between the attention kernels, so that per-row
+    # quantisation scales are a 1-D axis-0 vector for QuantizeLinear.
+    g.op("Shape", ["x"], "shape3")
+    x = g.op("Reshape", ["x", g.const("shape2", [-1, c.hidden], np.int64)], "x2")
+    rows = g.op("Slice", [g.op("Shape", [x], "shape_rows"), g.const("s0", [0], np.int64),
+                          g.const("s1", [1], np.int64)], "n_rows")  # fmt: skip
+    zp_value = helper.make_tensor("zp_value", TensorProto.UINT8, [1], [128])
+    g.op("ConstantOfShape", [rows], "zp_rows", value=zp_value)
     for i, ly in enumerate(w.layers):
         x = g.layer(i, ly, x, c.heads, c.eps, smooth)
-    g.op("Identity", [x], "y")
+    g.op("Reshape", [x, "shape3"], "y")
     dims = ["batch", "length"]
     graph = helper.make_graph(
         g.nodes,
