@@ -71,15 +71,22 @@ def load_scifact(root: Path) -> dict:
     """SciFact corpus (id -> 'title text'), test queries and qrels, and the 1,000-doc subset."""
     d = root / "beir-scifact"
     corpus = {r["_id"]: f"{r['title']} {r['text']}".strip() for r in _jsonl(d / "corpus.jsonl.gz")}
-    queries = {
-        r["_id"]: r["text"] for r in _jsonl(d / "queries.jsonl") if r["metadata"].get("split") == "test"
-    }
+    all_queries = _jsonl(d / "queries.jsonl")
+    queries = {r["_id"]: r["text"] for r in all_queries if r["metadata"].get("split") == "test"}
     qrels = _qrels(d / "qrels" / "test.tsv")
     rel = sorted({did for dids in qrels.values() for did in dids})
     others = sorted(set(corpus) - set(rel))
     random.Random(SEED).shuffle(others)
     subset = rel + others[: 1000 - len(rel)]
-    return {"corpus": corpus, "queries": queries, "qrels": qrels, "subset": subset, "n_rel": len(rel)}
+    claims = [r["text"] for r in all_queries][:1000]  # train + test claims, for the agreement check
+    return {
+        "corpus": corpus,
+        "queries": queries,
+        "qrels": qrels,
+        "subset": subset,
+        "n_rel": len(rel),
+        "claims": claims,
+    }
 
 
 def load_esun(root: Path) -> dict:
@@ -95,7 +102,11 @@ def load_esun(root: Path) -> dict:
     ]
     queries = {r["_id"]: r["text"] for r in _jsonl(d / "queries.jsonl")}
     unlabeled = [r["text"] for r in _jsonl(d / "unlabeled_preliminary_faq_queries.jsonl")]
+    # 1,000 Chinese queries for the agreement check: the 350 real questions, then FAQ questions
+    faq_questions = [qa["question"] for r in rows for qa in r["metadata"]["qa"]]
+    zh_queries = list(dict.fromkeys([*queries.values(), *unlabeled, *faq_questions]))[:1000]
     return {
+        "zh_queries": zh_queries,
         "pages": pages,
         "items": items[: 1000 - len(pages)],
         "queries": queries,
@@ -261,7 +272,13 @@ def main() -> None:
     zh = list(es["pages"].values()) + es["items"]
     sf_qids, es_qids = list(sf["queries"]), list(es["queries"])
     queries = [sf["queries"][q] for q in sf_qids] + [es["queries"][q] for q in es_qids] + es["unlabeled"]
-    sets = {"en": ("passage", en), "zh": ("passage", zh), "queries": ("query", queries)}
+    sets = {
+        "en": ("passage", en),
+        "zh": ("passage", zh),
+        "queries": ("query", queries),
+        "en-queries": ("query", sf["claims"]),
+        "zh-queries": ("query", es["zh_queries"]),
+    }
 
     rss0 = rss_mb()[0]
     t0 = time.perf_counter()
@@ -342,7 +359,9 @@ def render(args, cos, mism, thr, lat, quality, rss, load) -> str:  # noqa: ANN00
     labels = {
         "en": "SciFact passages (en)",
         "zh": "E.SUN FAQ passages (zh-Hant)",
-        "queries": "queries (en 300 + zh 350)",
+        "queries": "queries used for quality (en 300 + zh 350)",
+        "en-queries": "SciFact claims as queries (en, train + test)",
+        "zh-queries": "E.SUN questions as queries (zh-Hant: 350 real + FAQ questions)",
     }
     for name, c in cos.items():
         bad, n = mism[name]

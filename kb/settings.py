@@ -27,6 +27,8 @@ class Settings(BaseSettings):
         default=None, description="Local model directory for sentence-transformers."
     )
     embed_batch_size: int = 32
+    # e5 runtime: int8 on ONNX Runtime ("auto" when installed, ~2x float32), or numpy float32
+    e5_backend: Literal["auto", "int8", "float32"] = "auto"
 
     # chunking / ingestion
     chunk_tokens: int = 512

