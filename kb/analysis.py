@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 # CJK ideographs (incl. extension A and compatibility), plus kana and hangul which jieba passes through.
@@ -118,19 +118,41 @@ def _fold_char(ch: str) -> str:
     return unicodedata.normalize("NFKC", ch).casefold()
 
 
-def normalize_with_map(text: str) -> tuple[str, list[int]]:
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _fold_mostly_ascii(text: str) -> str | None:
+    """Fold ``text`` run by run (ASCII runs with ``lower``, others per character), or None where some
+    character folds to 0 or 2+ characters (then offsets are not the identity)."""
+    out: list[str] = []
+    pos = 0
+    for m in _NON_ASCII.finditer(text):
+        out.append(text[pos : m.start()].lower())
+        for ch in m.group():
+            folded = _fold_char(ch)
+            if len(folded) != 1:
+                return None
+            out.append(folded)
+        pos = m.end()
+    out.append(text[pos:].lower())
+    return "".join(out)
+
+
+def normalize_with_map(text: str) -> tuple[str, Sequence[int]]:
     """Normalise ``text`` and return, for each normalised character, its offset in the original.
 
     Normalisation is done character by character so offsets stay exact even where NFKC or case folding
-    change the length (e.g. a ligature, or 'ß' -> 'ss'). ASCII text takes a fast path.
+    change the length (e.g. a ligature, or 'ß' -> 'ss'). Text whose characters all fold to one character
+    (ASCII, and most other text) takes a fast path with identity offsets (a ``range``).
     """
     if text.isascii():
-        return text.lower(), list(range(len(text)))
-    parts = [_fold_char(ch) for ch in text]
-    joined = "".join(parts)
-    if len(joined) == len(text):
-        offsets = list(range(len(text)))
+        return text.lower(), range(len(text))
+    joined = _fold_mostly_ascii(text)
+    if joined is not None:
+        offsets: Sequence[int] = range(len(text))
     else:
+        parts = [_fold_char(ch) for ch in text]
+        joined = "".join(parts)
         offsets = [i for i, p in enumerate(parts) for _ in p]
     folded = fold_chinese(joined)
     if len(folded) != len(joined):

@@ -14,23 +14,22 @@ from kb.analysis import normalize_with_map
 
 _LATIN = re.compile(r"^[0-9a-z]")
 _WORD = re.compile(r"[0-9a-z]+")
+_WORD_CHAR = re.compile(r"[0-9a-z]")
 
 
 class TermMatcher:
     """Finds query terms in normalised text: Latin terms as word prefixes, CJK terms anywhere.
 
-    Built once per request. Latin words of the text are checked against the terms by prefix look-ups in a
-    set (a regex alternation of ~20 terms with look-behinds cost ~0.4 ms per snippet; this costs ~0.05 ms).
+    Built once per request. Every term is located with ``str.find`` (C speed); a Latin term only counts
+    where it starts a word, and then the whole word is marked. Scanning the text word by word in Python
+    cost ~0.27 ms per 1,500-character chunk, half of a BM25 query's time; this costs a few microseconds.
     """
 
     def __init__(self, terms: list[str]) -> None:
         uniq = {t for t in terms if t}
-        self.latin = {t for t in uniq if _LATIN.match(t) and _WORD.fullmatch(t)}
-        self.lengths = sorted({len(t) for t in self.latin})
-        # Cheap pre-check: most words of a text share no two-letter start with any term.
-        self.heads = {t[:2] for t in self.latin}
+        self.latin = sorted(t for t in uniq if _LATIN.match(t) and _WORD.fullmatch(t))
         # Other terms (CJK words, or Latin with punctuation such as "v2.0"): literal search, longest first.
-        self.others = sorted(uniq - self.latin, key=len, reverse=True)
+        self.others = sorted(uniq - set(self.latin), key=len, reverse=True)
 
     def __bool__(self) -> bool:
         return bool(self.latin or self.others)
@@ -38,13 +37,13 @@ class TermMatcher:
     def spans(self, norm: str) -> list[tuple[int, int]]:
         """Leftmost-longest, non-overlapping (start, end) spans of term occurrences in ``norm``."""
         found: list[tuple[int, int]] = []
-        if self.latin:
-            for m in _WORD.finditer(norm):
-                w = m.group()
-                if (w[:2] in self.heads or w[:1] in self.heads) and any(
-                    w[:n] in self.latin for n in self.lengths if n <= len(w)
-                ):
-                    found.append(m.span())
+        for t in self.latin:
+            i = norm.find(t)
+            while i >= 0:
+                if i == 0 or not _WORD_CHAR.match(norm, i - 1):
+                    word = _WORD.match(norm, i)
+                    found.append((i, word.end() if word else i + len(t)))
+                i = norm.find(t, i + 1)
         for t in self.others:
             i = norm.find(t)
             while i >= 0:

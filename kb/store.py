@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
 import numpy as np
 from sqlalchemy import (
@@ -19,9 +20,11 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     LargeBinary,
+    Select,
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
     func,
     select,
@@ -169,6 +172,26 @@ def bytes_to_vec(b: bytes) -> np.ndarray:
 
 # Bound on the values of one SQL IN (...) list (SQLite's variable limit; also keeps statements cacheable).
 IN_BATCH = 500
+
+
+@cache
+def _hit_docs_stmt() -> Select:
+    """Search-hit columns of documents by pk (one expanding IN parameter ``pks``)."""
+    cols = (DocumentRow.id, LibraryRow.name, DocumentRow.doc_id, DocumentRow.title, DocumentRow.url,
+            DocumentRow.tags, DocumentRow.acl, DocumentRow.updated_at, DocumentRow.fingerprint)  # fmt: skip
+    return (
+        select(*cols)
+        .join(LibraryRow, LibraryRow.id == DocumentRow.library_id)
+        .where(DocumentRow.id.in_(bindparam("pks", expanding=True)))
+    )
+
+
+@cache
+def _chunk_texts_stmt() -> Select:
+    """Chunk text and heading path by pk (one expanding IN parameter ``pks``)."""
+    return select(ChunkRow.id, ChunkRow.text, ChunkRow.heading_path).where(
+        ChunkRow.id.in_(bindparam("pks", expanding=True))
+    )
 
 
 def in_batches(values: Iterable, size: int = IN_BATCH) -> Iterator[list]:
@@ -377,51 +400,25 @@ class Store:
 
     def documents_by_pk(self, pks: Iterable[int]) -> dict[int, StoredDocument]:
         """Documents by primary key, without their text (what a search hit shows); missing ones left out."""
-        pks = list(set(pks))
-        cols = (
-            DocumentRow.id,
-            LibraryRow.name,
-            DocumentRow.doc_id,
-            DocumentRow.title,
-            DocumentRow.url,
-            DocumentRow.tags,
-            DocumentRow.acl,
-            DocumentRow.updated_at,
-            DocumentRow.fingerprint,
-        )
         out: dict[int, StoredDocument] = {}
-        with self.db.session() as s:
-            for part in in_batches(pks):
-                # Plain columns, not ORM objects: this runs on every search request.
-                q = (
-                    select(*cols)
-                    .join(LibraryRow, LibraryRow.id == DocumentRow.library_id)
-                    .where(DocumentRow.id.in_(part))
-                )
-                for pk, lib, doc_id, title, url, tags, acl, upd, fp in s.execute(q):
-                    out[pk] = StoredDocument(
-                        pk,
-                        lib,
-                        doc_id,
-                        title,
-                        url,
-                        list(tags or []),
-                        list(acl or ["public"]),
-                        {},
-                        "",
-                        _aware(upd),
-                        fp,
-                    )
+        with self.db.engine.connect() as conn:
+            for part in in_batches(set(pks)):
+                # Plain columns on a Core connection with a prebuilt statement: this runs on every search
+                # request, where building the statement and an ORM session cost more than the query.
+                for pk, lib, doc_id, title, url, tags, acl, upd, fp in conn.execute(
+                    _hit_docs_stmt(), {"pks": part}
+                ):
+                    tags, acl = list(tags or []), list(acl or ["public"])
+                    out[pk] = StoredDocument(pk, lib, doc_id, title, url, tags, acl, {}, "", _aware(upd), fp)
         return out
 
     def chunk_texts(self, chunk_pks: Iterable[int]) -> dict[int, tuple[str, list[str]]]:
         """chunk pk -> (text, heading path)."""
-        pks = list(set(chunk_pks))
-        with self.db.session() as s:
-            rows = s.execute(
-                select(ChunkRow.id, ChunkRow.text, ChunkRow.heading_path).where(ChunkRow.id.in_(pks))
-            )
-            return {i: (t, h or []) for i, t, h in rows}
+        out: dict[int, tuple[str, list[str]]] = {}
+        with self.db.engine.connect() as conn:
+            for part in in_batches(set(chunk_pks)):
+                out.update({i: (t, h or []) for i, t, h in conn.execute(_chunk_texts_stmt(), {"pks": part})})
+        return out
 
     @staticmethod
     def _stored(row: DocumentRow, library: str) -> StoredDocument:
