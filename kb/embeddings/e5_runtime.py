@@ -435,6 +435,16 @@ def _blas() -> _BlasThreads:
         return _blas_threads
 
 
+def _trim_heap() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise: ~100 MB after the int8 build)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 def _cpu_count() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -497,6 +507,9 @@ class E5Runtime:
                     w = _Weights(self._path)
                     if self.backend == "int8":
                         self._int8 = self._build_int8(w)
+                        # The graph holds its own int8 copy; the float32 layers (~85 MB) are not used again.
+                        w.layers = []
+                        _trim_heap()
                     self._weights = w
         return self._weights
 
