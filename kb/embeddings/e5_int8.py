@@ -15,8 +15,10 @@ Quantisation, and why it keeps the results within cosine ~0.999 of float32:
   which moves the range into the weights. The maxima ``max|X_j|`` are measured once at load by the
   float32 encoder on a fixed set of calibration texts below (about 0.15 s).
 
-Attention, GELU and LayerNorm stay float32 (ONNX Runtime's fused contrib kernels). Padded batches
-are used (windows of similar length share a pass); the key padding mask keeps pad tokens out.
+Attention, GELU and LayerNorm stay float32: ONNX Runtime's MultiHeadAttention and FastGelu (the tanh
+form; its difference from the exact GELU is far below the int8 error) and a LayerNorm written as
+elementwise ops (see ``_Graph.layernorm``). Padded batches are used (windows of similar length share a
+pass); the key padding mask keeps pad tokens out.
 """
 
 from __future__ import annotations
@@ -146,7 +148,7 @@ class _Graph:
         return op("Add", [op("Mul", [acc, row_scale], f"{n}.y"), c(f"{n}.b", b)], n)
 
     def layer(self, i: int, ly: _Layer, x: str, heads: int, eps: float, smooth: dict) -> str:
-        """One encoder layer: attention + SkipLayerNorm, FFN (GELU) + SkipLayerNorm."""
+        """One encoder layer: attention, residual + LayerNorm, FFN (GELU), residual + LayerNorm."""
         p = f"l{i}"
         hidden = ly.wo.shape[0]
         qkv = self.qlinear(x, ly.wqkv, ly.bqkv, f"{p}.qkv", smooth.get((i, "qkv")))
