@@ -44,6 +44,7 @@ class KnowledgeBase:
         self.tokens = TokenStore(self.db)
         # After every table module is imported (kb.auth above; features register theirs before this).
         self.db.create_all()
+        self.store.ensure_indexes()
         self.analyzer = Analyzer()
         self._embedder = embedder
         self._vectors: VectorIndex | ESVectorView | None = None

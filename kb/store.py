@@ -218,6 +218,20 @@ class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def ensure_indexes(self) -> None:
+        """Create indexes added after a store was first built (``create_all`` only indexes new tables).
+
+        (library_id, acl) covers the per-library document counts of :meth:`libraries`, which otherwise scan
+        the whole documents table, text included: 108 -> 8.5 ms at 100k documents. SQLite only, since
+        PostgreSQL cannot btree-index a ``json`` column (that would need ``jsonb``).
+        """
+        if self.db.engine.dialect.name != "sqlite":
+            return
+        with self.db.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE INDEX IF NOT EXISTS ix_documents_library_acl ON documents (library_id, acl)"
+            )
+
     # --- libraries -------------------------------------------------------------------------------------
     def ensure_library(self, name: str) -> int:
         """Id of library ``name``, creating it if needed."""

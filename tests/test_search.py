@@ -182,3 +182,21 @@ def test_reindex_rebuilds_bm25(loaded) -> None:
     assert n == loaded.bm25.num_chunks() > 0
     res = SearchService(loaded).search(SearchRequest(query="密码重置", mode="bm25"), BOB)
     assert "密码" in res.hits[0].title
+
+
+def test_library_counts_use_a_covering_index(kb) -> None:
+    """The per-library counts (GET /v1/libraries) are answered from (library_id, acl), not a table scan
+    of the documents with their text; an older store gets the index when it is opened again."""
+    import sqlite3
+
+    from kb.engine import KnowledgeBase
+
+    path = kb.db.engine.url.database
+    with sqlite3.connect(path) as con:
+        con.execute("DROP INDEX ix_documents_library_acl")  # a store from before the index existed
+    KnowledgeBase(kb.settings, embedder=None)
+    with sqlite3.connect(path) as con:
+        plan = con.execute(
+            "EXPLAIN QUERY PLAN SELECT library_id, acl, count(id) FROM documents GROUP BY library_id, acl"
+        ).fetchall()
+    assert "ix_documents_library_acl" in str(plan)
