@@ -50,6 +50,9 @@ class KnowledgeBase:
         self._vectors: VectorIndex | ESVectorView | None = None
         self.bm25 = self._make_text_index(home)
         self._sync_lock = threading.RLock()
+        # Loading the vectors (seconds at 100k chunks) takes its own lock, not _sync_lock, so BM25 searches
+        # (which sync first) are not held up while the vector index is built at start-up.
+        self._vectors_lock = threading.Lock()
         self._last_check = 0.0
         self._lock_path = home / "index.lock"
 
@@ -139,14 +142,19 @@ class KnowledgeBase:
         """The in-memory vector index, loaded from the store on first use."""
         if self.embedder is None:
             return None
-        with self._sync_lock:
-            if self._vectors is None:
-                vi = VectorIndex(self.embedder.dim, exact_limit=self.settings.exact_vector_limit)
-                seq = self.store.max_seq()
-                chunks, vecs = self._vector_entries(None)
-                vi.apply(set(), chunks, vecs, seq)
-                self._vectors = vi
-            return self._vectors
+        current = self._vectors
+        if current is None:
+            with self._vectors_lock:
+                current = self._vectors
+                if current is None:
+                    vi = VectorIndex(self.embedder.dim, exact_limit=self.settings.exact_vector_limit)
+                    seq = self.store.max_seq()
+                    chunks, vecs = self._vector_entries(None)
+                    vi.apply(set(), chunks, vecs, seq)
+                    # changes committed after ``seq`` are applied by the next sync()
+                    with self._sync_lock:
+                        self._vectors = current = vi
+        return current
 
     def _sync_vectors(self, vi: VectorIndex) -> None:
         seq, docs = self.store.changed_since(vi.applied_seq)

@@ -200,3 +200,33 @@ def test_library_counts_use_a_covering_index(kb) -> None:
             "EXPLAIN QUERY PLAN SELECT library_id, acl, count(id) FROM documents GROUP BY library_id, acl"
         ).fetchall()
     assert "ix_documents_library_acl" in str(plan)
+
+
+def test_bm25_sync_does_not_wait_for_vector_loading(kb) -> None:
+    """While the vector index is being loaded (seconds at 100k chunks, at server start), a BM25 search's
+    sync() still runs: loading holds its own lock, not the sync lock."""
+    import threading
+
+    kb.reset_vectors()
+    started, release = threading.Event(), threading.Event()
+    real = kb.store.vector_entries
+
+    def slow_entries(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        started.set()
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    kb.store.vector_entries = slow_entries  # type: ignore[method-assign]
+    loader = threading.Thread(target=lambda: kb.vectors)
+    loader.start()
+    try:
+        assert started.wait(5)
+        done = threading.Event()
+        syncer = threading.Thread(target=lambda: (kb.sync(force=True), done.set()))
+        syncer.start()
+        assert done.wait(5), "sync() blocked behind the vector loading"
+    finally:
+        release.set()
+        loader.join(10)
+        kb.store.vector_entries = real  # type: ignore[method-assign]
+    assert kb.vectors is not None
