@@ -23,7 +23,6 @@ and without embedding through the real pipeline on a sample.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import os
@@ -148,42 +147,6 @@ def build_latency_kb(n_chunks: int, model: str) -> tuple[KnowledgeBase, dict[str
     return kb, info
 
 
-# --- prototype of a proposed kb/ fix (not applied unless --fast-snippets) --------------------------------
-def fast_normalize_with_map(text: str) -> tuple[str, list[int]]:
-    """Same output as :func:`kb.analysis.normalize_with_map` (checked on SciFact, STARD and E.SUN texts),
-    without a Python-level loop per character: ASCII text is only lower-cased, other text is normalised
-    character by character through a memoised map and offsets are only built when a character's
-    normalisation changes the length."""
-    from kb.analysis import fold_chinese
-
-    if text.isascii():
-        return text.lower(), list(range(len(text)))
-    parts = list(map(_norm_char, text))
-    joined = "".join(parts)
-    if len(joined) == len(text):
-        offsets = list(range(len(text)))
-    else:
-        offsets = [i for i, p in enumerate(parts) for _ in range(len(p))]
-    folded = fold_chinese(joined)
-    if len(folded) != len(joined):
-        folded = "".join(fold_chinese(c) if len(fold_chinese(c)) == 1 else c for c in joined)
-    return folded, offsets
-
-
-@functools.lru_cache(maxsize=65536)
-def _norm_char(ch: str) -> str:
-    import unicodedata
-
-    return unicodedata.normalize("NFKC", ch).casefold() if ord(ch) > 0x7F else ch.lower()
-
-
-def patch_snippets() -> None:
-    """Use :func:`fast_normalize_with_map` for snippets (to measure the proposed fix)."""
-    import kb.snippets
-
-    kb.snippets.normalize_with_map = fast_normalize_with_map  # type: ignore[assignment]
-
-
 # --- measurements --------------------------------------------------------------------------------------
 def pct(values: list[float], p: float) -> float:
     """The p-th percentile (nearest rank) of ``values`` in ms."""
@@ -249,13 +212,11 @@ def _server_rss(pid: int) -> dict[str, float]:
     return {"peak_rss_mb": int(vals["VmHWM"]) / 1024, "rss_mb": int(vals["VmRSS"]) / 1024}
 
 
-def start_server(home_name: str, port: int, fast_snippets: bool = False) -> subprocess.Popen:
+def start_server(home_name: str, port: int) -> subprocess.Popen:
     """uvicorn + create_app in a subprocess (one worker), waiting until /healthz answers."""
     import httpx
 
     cmd = [sys.executable, __file__, "--serve", home_name, "--port", str(port)]
-    if fast_snippets:
-        cmd.append("--fast-snippets")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -390,11 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--ingest-sample", default="1000,200", help="docs without,with embedding")
     ap.add_argument("--skip", default="", help="comma list of: inproc,http,ingest")
-    ap.add_argument("--fast-snippets", action="store_true", help="measure the proposed snippet fix")
     ap.add_argument("--serve", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.fast_snippets:
-        patch_snippets()
     if args.serve:
         serve(args.serve, args.port)
         return 0
@@ -404,7 +362,6 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "load_avg_start": os.getloadavg(),
         "cpus": os.cpu_count(),
-        "fast_snippets": args.fast_snippets,
     }
     spec = DATASET_SPECS["scifact"]
     allq = load_queries(spec)
@@ -427,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     if "http" not in skip:
         token = kb.tokens.create("bench", groups=["staff"])
         del kb
-        proc = start_server(home_name, args.port, args.fast_snippets)
+        proc = start_server(home_name, args.port)
         try:
             report["http"] = over_http(
                 args.port, token, queries, [int(c) for c in args.clients.split(",")], args.qps_requests

@@ -35,7 +35,6 @@ MS = "com.microsoft"
 ALPHA = 0.5  # SmoothQuant migration strength (0.5 gave the best agreement with float32, 0.7 next)
 # Fusions that would turn the elementwise LayerNorm back into the slow fused kernel (see layernorm).
 _SLOW_FUSIONS = ["LayerNormFusion", "SkipLayerNormFusion", "SimplifiedLayerNormFusion"]
-_SMOOTHED = ("qkv", "fi", "fo")  # inputs with outlier channels; the attention output has none
 
 CALIBRATION_TEXTS = (
     "The bank raised its benchmark interest rate by 25 basis points on Tuesday.",
@@ -81,7 +80,8 @@ def smoothing_factors(x_max: np.ndarray, w: np.ndarray, alpha: float = ALPHA) ->
 
 
 def activation_maxima(w: _Weights, token_lists: Sequence[Sequence[int]]) -> dict[tuple[int, str], np.ndarray]:
-    """Per-channel max |activation| at each smoothed matmul input, by the float32 encoder."""
+    """Per-channel max |activation| at each smoothed matmul input, by the float32 encoder: the QKV,
+    FFN-in and FFN-out inputs (the attention output has no outlier channels and is not smoothed)."""
     from kb.embeddings import e5_runtime as rt
 
     out: dict[tuple[int, str], np.ndarray] = {}
@@ -128,9 +128,11 @@ class _Graph:
         self.nodes.append(helper.make_node(op_type, inputs, [output], domain=domain, **attrs))
         return output
 
-    def qlinear(self, x: str, w: np.ndarray, b: np.ndarray, name: str, smooth: np.ndarray | None) -> str:
-        """``x @ w + b`` with int8 weights and per-row dynamically quantised uint8 activations."""
-        if smooth is not None:
+    def qlinear(self, x: str, w: np.ndarray, b: np.ndarray, name: str, x_max: np.ndarray | None) -> str:
+        """``x @ w + b`` with int8 weights and per-row dynamically quantised uint8 activations, smoothed
+        (SmoothQuant) when the input's calibrated per-channel maxima ``x_max`` are given."""
+        if x_max is not None:
+            smooth = smoothing_factors(x_max, w)
             x = self.op("Mul", [x, self.const(f"{name}.smooth", 1.0 / smooth)], f"{name}.xs")
             w = w * smooth[:, None]
         wq, w_scale = quantize_columns(w)
@@ -147,11 +149,11 @@ class _Graph:
         acc = op("MatMulIntegerToFloat", inputs, f"{n}.acc", domain=MS)
         return op("Add", [op("Mul", [acc, row_scale], f"{n}.y"), c(f"{n}.b", b)], n)
 
-    def layer(self, i: int, ly: _Layer, x: str, heads: int, eps: float, smooth: dict) -> str:
+    def layer(self, i: int, ly: _Layer, x: str, heads: int, eps: float, maxima: dict) -> str:
         """One encoder layer: attention, residual + LayerNorm, FFN (GELU), residual + LayerNorm."""
         p = f"l{i}"
         hidden = ly.wo.shape[0]
-        qkv = self.qlinear(x, ly.wqkv, ly.bqkv, f"{p}.qkv", smooth.get((i, "qkv")))
+        qkv = self.qlinear(x, ly.wqkv, ly.bqkv, f"{p}.qkv", maxima.get((i, "qkv")))
         split = self.const(f"{p}.split", [hidden] * 3, np.int64)
         self.nodes.append(_node("Split", [qkv, split], [f"{p}.q2", f"{p}.k2", f"{p}.v2"], axis=1))
         for t in "qkv":  # rows back to (batch, length, hidden) for the attention kernel
@@ -162,10 +164,11 @@ class _Graph:
         ctx = self.op("Reshape", [ctx, "shape2"], f"{p}.ctx2")
         a = self.qlinear(ctx, ly.wo, ly.bo, f"{p}.ao", None)
         x1 = self.layernorm(self.op("Add", [a, x], f"{p}.r1"), ly.ln1, eps, f"{p}.ln1")
-        h = self.qlinear(x1, ly.wi, ly.bi, f"{p}.fi", smooth.get((i, "fi")))
+        h = self.qlinear(x1, ly.wi, ly.bi, f"{p}.fi", maxima.get((i, "fi")))
         g = self.op("FastGelu", [h], f"{p}.gelu", domain=MS)
-        # the runtime's wf carries GELU's 1/2 (its GELU is 2*GELU); this graph uses the true GELU
-        f = self.qlinear(g, ly.wf * np.float32(2.0), ly.bf, f"{p}.fo", smooth.get((i, "fo")))
+        # the runtime's wf carries GELU's 1/2 (its GELU is 2*GELU); this graph uses the true GELU, and
+        # fo's calibration maxima are of the true GELU too
+        f = self.qlinear(g, ly.wf * np.float32(2.0), ly.bf, f"{p}.fo", maxima.get((i, "fo")))
         return self.layernorm(self.op("Add", [f, x1], f"{p}.r2"), ly.ln2, eps, f"{p}.ln2")
 
     def layernorm(self, x: str, wb: tuple[np.ndarray, np.ndarray], eps: float, n: str) -> str:
@@ -198,13 +201,6 @@ def build_model(w: _Weights, maxima: dict[tuple[int, str], np.ndarray]) -> bytes
 
     c = w.cfg
     g = _Graph()
-    smooth = {}
-    for (i, kind), x_max in maxima.items():
-        ly = w.layers[i]
-        weight = {"qkv": ly.wqkv, "fi": ly.wi, "fo": ly.wf * np.float32(2.0)}[kind]
-        if kind in _SMOOTHED:
-            # fo's calibration maxima are of the true GELU, matching the graph's input
-            smooth[(i, kind)] = smoothing_factors(x_max, weight)
     # Token rows are 2-D (batch * length, hidden) between the attention kernels, so that per-row
     # quantisation scales are a 1-D axis-0 vector for QuantizeLinear.
     g.op("Shape", ["x"], "shape3")
@@ -214,7 +210,7 @@ def build_model(w: _Weights, maxima: dict[tuple[int, str], np.ndarray]) -> bytes
     zp_value = helper.make_tensor("zp_value", TensorProto.UINT8, [1], [128])
     g.op("ConstantOfShape", [rows], "zp_rows", value=zp_value)
     for i, ly in enumerate(w.layers):
-        x = g.layer(i, ly, x, c.heads, c.eps, smooth)
+        x = g.layer(i, ly, x, c.heads, c.eps, maxima)
     g.op("Reshape", [x, "shape3"], "y")
     dims = ["batch", "length"]
     graph = helper.make_graph(
